@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# kvm-split: rebuild the host kernel's KVM with kvm-split's hooks.
+#
+#   make                 set up (if needed), assemble and build kvm.ko,
+#                        kvm-amd.ko, kvm-intel.ko for the target kernel
+#   make demo            build, boot a test VM and show kvm-split at work
+#   make check           same as "make -C selftests run"
+#   make install         install into /lib/modules/$KVER/updates (real host)
+#   make load / unload   swap the distro KVM for ours (real host, no VMs)
+#   make checkpatch      run the kernel's checkpatch.pl on our sources
+#
+# Target kernel: newest Debian 6.12 by default; KVER=<abi> (6.12.117+deb12),
+# KDIR=<headers dir>, KSRC=<kernel tree> override it (see README.md).
+
+top := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+export BUILD ?= $(top)/build
+JOBS ?= $(shell nproc)
+
+# Resolving the kernel asks apt; do it once per make invocation.
+KINFO := $(shell top=$(top) bash -c '. $(top)/scripts/lib.sh; resolve_kernel >&2 && echo "$$KVER $$KDIR"' 2>$(BUILD)/.kinfo.err || echo ERROR)
+ifeq ($(firstword $(KINFO)),ERROR)
+$(error $(shell cat $(BUILD)/.kinfo.err 2>/dev/null))
+endif
+KVER_R := $(word 1,$(KINFO))
+KDIR_R := $(word 2,$(KINFO))
+ASM := $(BUILD)/$(KVER_R)/kvm
+KBUILD_ARGS := -C $(KDIR_R) M=$(ASM)/arch/x86/kvm \
+	NOSTDINC_FLAGS="-I$(ASM)/include/override" -j$(JOBS)
+
+.PHONY: all modules setup assemble demo check install load unload clean \
+	checkpatch sparse
+
+all: modules
+
+setup:
+	@$(top)/scripts/setup.sh
+
+assemble: setup
+	@$(top)/scripts/assemble.sh
+
+modules: assemble
+	$(MAKE) $(KBUILD_ARGS) modules
+	@$(top)/scripts/check-vermagic.sh $(ASM)/arch/x86/kvm
+
+sparse: assemble
+	$(MAKE) $(KBUILD_ARGS) C=2 CHECK="sparse -Wno-decl" modules
+
+checkpatch: assemble
+	@$(top)/scripts/checkpatch.sh
+
+demo: modules
+	$(MAKE) -C $(top)/selftests demo
+
+check: modules
+	$(MAKE) -C $(top)/selftests run
+
+install: modules
+	$(top)/scripts/host-modules.sh install $(ASM)/arch/x86/kvm
+
+load:
+	$(top)/scripts/host-modules.sh load $(ASM)/arch/x86/kvm
+
+unload:
+	$(top)/scripts/host-modules.sh unload
+
+clean:
+	-$(MAKE) $(KBUILD_ARGS) clean
+	$(MAKE) -C $(top)/selftests clean

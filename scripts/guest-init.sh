@@ -1,0 +1,76 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# /init of the test VM (busybox).  Loads our KVM modules and runs the tests
+# listed in /tests/tests.list.  Results go to /dev/ttyS1, a serial port that
+# nothing but this script writes to, as lines:
+#
+#   KS-INFO <text>                 module and machine facts
+#   KS-RUN <name>                  a test starts
+#   KS-OUT <name> <line>           one line of the test's output
+#   KS-RESULT <name> <rc> <secs>   a test ended (rc 124: per-test timeout)
+#   KS-DONE                        every test ran
+#   KS-FATAL <text>                the VM could not run tests at all
+#
+# The kernel console (ttyS0) stays separate, so console noise can never be
+# taken for a result.
+
+/bin/busybox --install -s /bin
+export PATH=/bin:/tests
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmpfs /tmp
+mkdir -p /dev/hugepages /dev/shm
+mount -t hugetlbfs hugetlbfs /dev/hugepages
+mount -t tmpfs tmpfs /dev/shm
+
+R=/dev/ttyS1
+say() { echo "$*" >$R; }
+fatal() {
+	say "KS-FATAL $*"
+	echo "kvm-split: FATAL: $*"
+	poweroff -f
+}
+
+. /tests/vm.conf
+
+echo "${HUGEPAGES_2M:-0}" >/proc/sys/vm/nr_hugepages
+say "KS-INFO kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) vCPUs, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
+say "KS-INFO hugepages 2M=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) 1G=$(cat /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages 2>/dev/null || echo 0)"
+
+for m in $MODULES; do
+	name=$(basename "$m" .ko)
+	p=
+	[ "$name" = kvm ] && p=$KVM_PARAMS
+	[ "$name" = kvm-amd ] && p=$KVM_AMD_PARAMS
+	# shellcheck disable=SC2086
+	insmod /modules/$m $p 2>/tmp/insmod.err ||
+		fatal "insmod $m failed: $(cat /tmp/insmod.err)"
+done
+[ -c /dev/kvm ] || fatal "/dev/kvm missing after loading $MODULES"
+for m in kvm kvm_amd; do
+	ko=/modules/$(echo $m | tr _ -).ko
+	say "KS-INFO module $m: taint=$(cat /sys/module/$m/taint) $(grep -a -o 'vermagic=[^[:cntrl:]]*' $ko)"
+done
+say "KS-INFO kvm.tdp_mmu=$(cat /sys/module/kvm/parameters/tdp_mmu) kvm.eager_page_split=$(cat /sys/module/kvm/parameters/eager_page_split) kvm_amd.npt=$(cat /sys/module/kvm_amd/parameters/npt)"
+
+cd /tests || fatal "no /tests"
+while read -r name tmo cmd; do
+	case "$name" in ''|'#'*) continue ;; esac
+	say "KS-RUN $name"
+	echo "kvm-split: === $name: $cmd"
+	start=$(date +%s)
+	# shellcheck disable=SC2086
+	timeout -s KILL "$tmo" $cmd </dev/null >/tmp/out 2>&1
+	rc=$?
+	end=$(date +%s)
+	[ $((end - start)) -ge "$tmo" ] && rc=124
+	sed "s/^/KS-OUT $name /" /tmp/out >$R
+	cat /tmp/out
+	say "KS-RESULT $name $rc $((end - start))"
+done </tests/tests.run
+say "KS-DONE"
+sync
+poweroff -f

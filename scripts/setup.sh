@@ -1,0 +1,70 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Install what kvm-split needs on a Debian 12 machine and fetch the target
+# kernel's packages.  Idempotent: a second run installs and downloads nothing.
+#
+#   scripts/setup.sh            host tools + kernel packages for $KVER
+#   scripts/setup.sh --tools    host tools only
+#
+# Kernel selection (see scripts/kver.sh): KVER=<abi> (e.g. 6.12.117+deb12),
+# KSERIES=6.12 (default) or KSRC=<tree>.  Packages are downloaded with
+# "apt-get download" and unpacked with "dpkg -x" under build/pkgs/: nothing
+# is installed into the host's /boot or /lib/modules.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/scripts/lib.sh"
+
+TOOLS=(build-essential bc flex bison libelf-dev libssl-dev xz-utils rsync cpio
+       busybox-static qemu-system-x86 gnuplot-nox kmod dwarves sparse)
+
+missing=()
+for p in "${TOOLS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	info "installing: ${missing[*]}"
+	if [ "$(id -u)" != 0 ]; then
+		die "need root to install ${missing[*]} (or install them yourself)"
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+		apt-get update -q >/dev/null
+		apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+	fi
+fi
+
+[ "${1:-}" = --tools ] && exit 0
+
+# Kernel packages.
+resolve_kernel
+if [ -n "${KSRC:-}" ]; then
+	info "KSRC=$KSRC given: using that tree and KDIR=$KDIR; no package download"
+	exit 0
+fi
+
+mkdir -p "$CACHE" "$PKGROOT"
+want=("linux-source-$KSERIES=$KPKGVER"
+      "linux-headers-$KVER-amd64=$KPKGVER"
+      "linux-headers-$KVER-common=$KPKGVER"
+      "linux-kbuild-$KVER=$KPKGVER"
+      "linux-image-$KVER-amd64-unsigned=$KPKGVER")
+for spec in "${want[@]}"; do
+	name=${spec%%=*}
+	if ! ls "$CACHE/${name}_"*.deb >/dev/null 2>&1; then
+		info "downloading $name ($KPKGVER)"
+		(cd "$CACHE" && apt-get download -q -o APT::Sandbox::User=root "$spec" >/dev/null) ||
+			die "cannot download $spec: is KVER=$KVER a kernel Debian still publishes?"
+	fi
+	if [ ! -e "$PKGROOT/.unpacked-$name" ]; then
+		info "unpacking $name"
+		dpkg -x "$CACHE/${name}_"*.deb "$PKGROOT"
+		touch "$PKGROOT/.unpacked-$name"
+	fi
+done
+# The headers package expects to live in /usr/src: point its Makefile at the
+# unpacked copy of the -common part.
+sed -i "s|^include /usr/src/|include $PKGROOT/usr/src/|" "$KDIR/Makefile"
+info "kernel $KVER ready: headers $KDIR, image $VMLINUZ"

@@ -1,0 +1,177 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot the target distro kernel in QEMU with our KVM modules and run tests.
+#
+#   vm-run.sh <tests.list> [test ...]
+#
+# <tests.list> lines are "<name> <timeout-seconds> <command ...>"; with test
+# names given, only those run.  Prints TAP on stdout, one line per test, and
+# ends with "N passed, N failed, N skipped".  Exit status 1 if anything
+# failed, including a test that could not run (guest panic, WARN with
+# panic_on_warn, per-test timeout, module load failure, missing binary).
+#
+# Environment: VM_MEM (MiB, default 8192), VM_SMP (2), VM_HUGEPAGES_2M
+# (1400), VM_HUGEPAGES_1G (2), KVM_PARAMS / KVM_AMD_PARAMS (module
+# parameters), V=1 (print every test's output), LOGDIR.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/scripts/lib.sh"
+resolve_kernel
+
+BIN=${SELFTESTS_BIN:-$BUILD/$KVER/selftests}
+LIST=$1
+shift
+WANT="$*"
+
+MODDIR=$BUILD/$KVER/kvm/arch/x86/kvm
+W=$BUILD/$KVER/vm
+LOGDIR=${LOGDIR:-$BUILD/test-logs}
+rm -rf "$W" && mkdir -p "$W/root" "$LOGDIR"
+rm -f "$LOGDIR"/*.log
+
+# Tests to run, in list order.
+: >"$W/tests.run"
+names=()
+while read -r name tmo cmd; do
+	case "$name" in ''|'#'*) continue ;; esac
+	if [ -n "$WANT" ] && ! printf ' %s ' $WANT | grep -q " $name "; then
+		continue
+	fi
+	echo "$name $tmo $cmd" >>"$W/tests.run"
+	names+=("$name")
+done <"$LIST"
+for n in $WANT; do
+	grep -q "^$n " "$W/tests.run" || die "unknown test '$n' (see ${LIST#"$top"/})"
+done
+[ ${#names[@]} -gt 0 ] || die "no tests selected"
+
+# initramfs: busybox, modules, tests.
+R=$W/root
+mkdir -p "$R"/{bin,modules,tests,proc,sys,dev,tmp}
+cp /bin/busybox "$R/bin/busybox" || die "busybox-static missing: run scripts/setup.sh"
+file -b /bin/busybox 2>/dev/null | grep -q 'statically' ||
+	ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || die "/bin/busybox is not static (install busybox-static)"
+cp "$top/scripts/guest-init.sh" "$R/init"
+chmod +x "$R/init"
+for m in virt/lib/irqbypass drivers/crypto/ccp/ccp; do
+	xz -dc "$KMODDIR/kernel/$m.ko.xz" >"$R/modules/$(basename $m).ko" 2>/dev/null ||
+		cp "$KMODDIR/kernel/$m.ko" "$R/modules/" 2>/dev/null ||
+		die "distro module $m not found under $KMODDIR"
+done
+for m in kvm kvm-amd kvm-intel; do
+	[ -f "$MODDIR/$m.ko" ] || die "$m.ko not built: run make"
+	cp "$MODDIR/$m.ko" "$R/modules/"
+done
+# Each command's first word must be a built test binary: a missing one is
+# a failure, never a skip.
+missing=0
+while read -r name tmo cmd; do
+	b=${cmd%% *}
+	if [ -x "$BIN/$b" ]; then
+		mkdir -p "$R/tests/$(dirname "$b")"
+		cp "$BIN/$b" "$R/tests/$b"
+	else
+		echo "kvm-split: $name: test binary $b not built" >&2
+		missing=1
+	fi
+done <"$W/tests.run"
+cp "$W/tests.run" "$R/tests/tests.run"
+
+ACCEL="-accel tcg,thread=single -cpu EPYC,+svm"
+MODULES="irqbypass.ko kvm.ko ccp.ko kvm-amd.ko"
+if [ -w /dev/kvm ] && grep -qw svm /proc/cpuinfo; then
+	ACCEL="-accel kvm -cpu host"
+elif [ -w /dev/kvm ] && grep -qw vmx /proc/cpuinfo; then
+	ACCEL="-accel kvm -cpu host"
+	MODULES="irqbypass.ko kvm.ko kvm-intel.ko"
+fi
+cat >"$R/tests/vm.conf" <<EOF
+MODULES="$MODULES"
+KVM_PARAMS="${KVM_PARAMS:-}"
+KVM_AMD_PARAMS="${KVM_AMD_PARAMS:-}"
+HUGEPAGES_2M=${VM_HUGEPAGES_2M:-1400}
+EOF
+(cd "$R" && find . | cpio -o -H newc --quiet) >"$W/initramfs.cpio" || die "cpio failed"
+
+total=60
+while read -r name tmo cmd; do total=$((total + tmo + 5)); done <"$W/tests.run"
+
+CMDLINE="console=ttyS0 panic_on_warn=1 panic=-1 oops=panic softlockup_panic=1"
+CMDLINE+=" hugepagesz=1G hugepages=${VM_HUGEPAGES_1G:-2} hugepagesz=2M"
+CMDLINE+=" mitigations=off nokaslr loglevel=4"
+: >"$W/results.log"
+: >"$W/console.log"
+echo "# booting $KVER in QEMU ($ACCEL), ${#names[@]} tests, guest timeout ${total}s" >&2
+timeout -s KILL "$total" qemu-system-x86_64 -machine q35 $ACCEL \
+	-m "${VM_MEM:-8192}" -smp "${VM_SMP:-2}" \
+	-kernel "$VMLINUZ" -initrd "$W/initramfs.cpio" -append "$CMDLINE" \
+	-display none -monitor none -no-reboot -nodefaults \
+	-chardev file,id=con,path="$W/console.log" -serial chardev:con \
+	-chardev file,id=res,path="$W/results.log" -serial chardev:res \
+	2>"$W/qemu.err" &
+qpid=$!
+
+# Follow the results channel while QEMU runs.
+echo "TAP version 13"
+echo "1..${#names[@]}"
+pass=0 fail=0 skip=0 n=0 cur= done=0 fatal=
+t0=$(date +%s)
+declare -A seen=()
+while IFS= read -r line; do
+	case "$line" in
+	"KS-INFO "*) echo "# ${line#KS-INFO }" ;;
+	"KS-RUN "*)
+		cur=${line#KS-RUN }
+		echo "# [$(($(date +%s) - t0))s] running $cur" >&2
+		: >"$LOGDIR/$cur.log" ;;
+	"KS-OUT "*)
+		rest=${line#KS-OUT }
+		printf '%s\n' "${rest#* }" >>"$LOGDIR/${rest%% *}.log"
+		[ "${V:-0}" = 1 ] && echo "# ${rest#* }" ;;
+	"KS-RESULT "*)
+		set -- ${line#KS-RESULT }
+		name=$1 rc=$2 secs=$3
+		n=$((n + 1)) seen[$name]=1 cur=
+		case $rc in
+		0) pass=$((pass + 1)); echo "ok $n $name (${secs}s)" ;;
+		4)
+			why=$(grep -i 'skip' "$LOGDIR/$name.log" | tail -n 1)
+			skip=$((skip + 1)); echo "ok $n $name # SKIP ${why:-no reason given} (${secs}s)" ;;
+		*)
+			fail=$((fail + 1))
+			[ "$rc" = 124 ] && rc="timeout after ${secs}s"
+			echo "not ok $n $name (exit $rc, ${secs}s)"
+			tail -n 40 "$LOGDIR/$name.log" | sed 's/^/#   /' ;;
+		esac ;;
+	"KS-DONE"*) done=1 ;;
+	"KS-FATAL "*) fatal=${line#KS-FATAL } ;;
+	esac
+done < <(tail -n +1 -F --pid=$qpid "$W/results.log" 2>/dev/null)
+wait $qpid
+qrc=$?
+cp "$W/console.log" "$LOGDIR/console.log"
+
+if [ "$done" != 1 ]; then
+	why="guest died"
+	[ -n "$fatal" ] && why="$fatal"
+	[ $qrc = 137 ] && why="guest timed out after ${total}s"
+	grep -q -E 'Kernel panic|WARNING:|BUG:|Oops' "$W/console.log" && why="$why: kernel panic/WARN/BUG"
+	for name in "${names[@]}"; do
+		[ -n "${seen[$name]:-}" ] && continue
+		n=$((n + 1)) fail=$((fail + 1))
+		if [ "$name" = "$cur" ]; then
+			echo "not ok $n $name ($why)"
+			echo "#   last console lines:"
+			tail -n 40 "$W/console.log" | sed 's/^/#   /'
+		else
+			echo "not ok $n $name (not run: $why)"
+		fi
+	done
+	tail -n 5 "$W/qemu.err" | sed 's/^/# qemu: /'
+fi
+[ $missing = 1 ] && { echo "# some test binaries were missing"; fail=$((fail + 1)); }
+echo "# total $(($(date +%s) - t0))s; logs in ${LOGDIR#"$top"/}"
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail = 0 ]
