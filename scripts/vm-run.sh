@@ -26,9 +26,11 @@ shift
 WANT="$*"
 
 MODDIR=$BUILD/$KVER/kvm/arch/x86/kvm
-W=$BUILD/$KVER/vm
 LOGDIR=${LOGDIR:-$BUILD/test-logs}
-rm -rf "$W" && mkdir -p "$W/root" "$LOGDIR"
+mkdir -p "$BUILD/$KVER" "$LOGDIR"
+W=$(mktemp -d "$BUILD/$KVER/vm.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+mkdir -p "$W/root"
 rm -f "$LOGDIR"/*.log
 
 # Tests to run, in list order.

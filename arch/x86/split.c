@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvm-split: the x86 huge page split walker.
+ *
+ * TDP MMU (NPT/EPT): one pre-order walk per root under mmu_lock held for
+ * read, built from upstream's own pieces (tdp_iter, tdp_mmu_split_huge_page,
+ * the split page allocator), as upstream's eager page splitting does.
+ * Unlike tdp_mmu_split_huge_pages_root() it reports how many mappings it
+ * split per size and where it ran out of memory, which the explicit split
+ * ioctl and the memslot page-size cap need.
+ *
+ * Shadow MMU (nested guests' mappings, rmap based): upstream's
+ * kvm_shadow_mmu_try_split_huge_pages() under mmu_lock held for write.
+ */
+#include <linux/kvm_host.h>
+#include <linux/sizes.h>
+
+#include "mmu.h"
+#include "mmu/mmu_internal.h"
+#include "mmu/spte.h"
+#include "mmu/tdp_iter.h"
+#include "mmu/tdp_mmu.h"
+
+#include <kvm-split/kvm_split.h>
+#include <kvm-split/x86_mmu.h>
+
+u64 kvm_arch_split_page_sizes(struct kvm *kvm)
+{
+	/* Splitting under the read lock needs the TDP MMU, as upstream's. */
+	return tdp_mmu_enabled ? SZ_4K | SZ_2M : 0;
+}
+
+/*
+ * Split the huge SPTEs of @root in [@start, @end) that map more than
+ * @target_level, in one pre-order walk: a 1G page is split into 2M pages
+ * whose children the walk then visits, so 1G -> 2M -> 4K is one pass.
+ *
+ * Each new page table is filled before it is linked, and linked with a
+ * cmpxchg of the parent SPTE (tdp_mmu_split_huge_page()), so concurrent
+ * faults, dirty logging and MMU notifier zaps either see the huge SPTE or
+ * the complete table.  Children inherit the huge SPTE's permissions and
+ * dirty state and translate the same addresses, so no TLB flush is needed.
+ *
+ * Locking: mmu_lock held for read on entry and on return; dropped to
+ * allocate page tables (GFP_KERNEL_ACCOUNT, charged to the VM's memcg) and
+ * when tdp_mmu_iter_cond_resched() yields.
+ */
+static int kvm_split_tdp_root(struct kvm *kvm, struct kvm_mmu_page *root,
+			      gfn_t start, gfn_t end, int target_level,
+			      struct kvm_split_count *count)
+{
+	struct kvm_mmu_page *sp = NULL;
+	struct tdp_iter iter;
+
+	lockdep_assert_held_read(&kvm->mmu_lock);
+
+	rcu_read_lock();
+	for_each_tdp_pte_min_level(iter, root, target_level + 1, start, end) {
+retry:
+		if (tdp_mmu_iter_cond_resched(kvm, &iter, false, true))
+			continue;
+
+		if (!is_shadow_present_pte(iter.old_spte) ||
+		    !is_large_pte(iter.old_spte))
+			continue;
+
+		if (!sp) {
+			rcu_read_unlock();
+			read_unlock(&kvm->mmu_lock);
+			sp = tdp_mmu_alloc_sp_for_split();
+			read_lock(&kvm->mmu_lock);
+			if (!sp)
+				return -ENOMEM;
+			rcu_read_lock();
+			/* mmu_lock was dropped: restart the walk from the root. */
+			iter.yielded = true;
+			continue;
+		}
+
+		tdp_mmu_init_child_sp(sp, &iter);
+		if (tdp_mmu_split_huge_page(kvm, &iter, sp, true))
+			goto retry;
+
+		if (iter.level == PG_LEVEL_1G)
+			count->split_1g++;
+		else
+			count->split_2m++;
+		sp = NULL;
+	}
+	rcu_read_unlock();
+
+	/* A racing fault may have split the page we allocated for. */
+	if (sp)
+		tdp_mmu_free_sp(sp);
+	return 0;
+}
+
+/* Locking: mmu_lock held for read. */
+static int kvm_split_tdp_mmu(struct kvm *kvm, int as_id, gfn_t start,
+			     gfn_t end, int target_level,
+			     struct kvm_split_count *count)
+{
+	struct kvm_mmu_page *root;
+	int r = 0;
+
+	for (root = tdp_mmu_next_root(kvm, NULL, true); root;
+	     root = tdp_mmu_next_root(kvm, root, true)) {
+		if (kvm_mmu_page_as_id(root) != as_id)
+			continue;
+		r = kvm_split_tdp_root(kvm, root, start, end, target_level,
+				       count);
+		if (r) {
+			kvm_tdp_mmu_put_root(kvm, root);
+			break;
+		}
+	}
+	return r;
+}
+
+/*
+ * See include/kvm-split/kvm_split.h.  Locking: kvm->slots_lock held by the
+ * caller (the shadow MMU's split caches require it); takes mmu_lock for
+ * write around the shadow MMU part and for read around the TDP MMU part.
+ */
+int kvm_arch_split_huge_pages(struct kvm *kvm,
+			      const struct kvm_memory_slot *slot,
+			      gfn_t start, gfn_t end, u64 page_size,
+			      struct kvm_split_count *count)
+{
+	int target_level = page_size == SZ_2M ? PG_LEVEL_2M : PG_LEVEL_4K;
+	int r;
+
+	lockdep_assert_held(&kvm->slots_lock);
+
+	if (WARN_ON_ONCE(!tdp_mmu_enabled))
+		return -EINVAL;
+
+	/*
+	 * Nested guests' huge mappings.  Upstream's walk yields mmu_lock as
+	 * needed and is best effort on -ENOMEM; its count is not reported.
+	 */
+	if (kvm_memslots_have_rmaps(kvm)) {
+		write_lock(&kvm->mmu_lock);
+		kvm_shadow_mmu_try_split_huge_pages(kvm, slot, start, end,
+						    target_level);
+		write_unlock(&kvm->mmu_lock);
+	}
+
+	read_lock(&kvm->mmu_lock);
+	r = kvm_split_tdp_mmu(kvm, slot->as_id, start, end, target_level,
+			      count);
+	read_unlock(&kvm->mmu_lock);
+
+	/*
+	 * No TLB flush: split SPTEs map the same pages with the same
+	 * permissions, so a stale huge TLB entry is still correct.
+	 */
+	return r;
+}

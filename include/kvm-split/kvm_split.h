@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kvm-split: in-kernel interface between upstream KVM, kvm-split's
+ * arch-neutral code (mmu/, dirty_log/) and its per-arch code (arch/).
+ *
+ * Upstream files call the kvm_split_*() hooks below, from the small patches
+ * in arch/x86/patches/<series>/; everything else lives in our own files.
+ */
+#ifndef __KVM_SPLIT_H
+#define __KVM_SPLIT_H
+
+#include <linux/kvm_host.h>
+#include <linux/kvm_split.h>
+
+/*
+ * KVM_SPLIT_HUGE_PAGES works through its range in steps of this many 4 KiB
+ * pages, aligned on the guest physical address.  Between steps it drops
+ * every lock, reschedules and checks for signals, and it reports progress
+ * in whole steps: a call interrupted by a signal resumes at the step it was
+ * in, whose already split mappings are then simply skipped.
+ */
+#define KVM_SPLIT_STEP_PAGES	(1ULL << 14)	/* 64 MiB */
+
+/* Huge mappings split by one walk, by the size they had. */
+struct kvm_split_count {
+	u64 split_2m;
+	u64 split_1g;
+};
+
+/* Hooks called from upstream virt/kvm/kvm_main.c. */
+bool kvm_split_is_cap(long cap);
+int kvm_split_check_extension(struct kvm *kvm, long cap);
+long kvm_split_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg);
+
+/* Implemented by the architecture (arch/<arch>/). */
+
+/* Mask of the target page sizes KVM_SPLIT_HUGE_PAGES supports. */
+u64 kvm_arch_split_page_sizes(struct kvm *kvm);
+
+/*
+ * Split every huge mapping of @slot that intersects [@start, @end) (gfns)
+ * and is larger than @page_size, including nested (shadow MMU) mappings.
+ * Mappings that straddle the range are split whole.  Adds what it split to
+ * @count.  Returns 0 or -ENOMEM (what was split before stays split).
+ *
+ * Locking: the caller holds kvm->slots_lock (the slot cannot change) and no
+ * mmu_lock; the walk takes mmu_lock itself, for read where it can.
+ */
+int kvm_arch_split_huge_pages(struct kvm *kvm,
+			      const struct kvm_memory_slot *slot,
+			      gfn_t start, gfn_t end, u64 page_size,
+			      struct kvm_split_count *count);
+
+#endif /* __KVM_SPLIT_H */

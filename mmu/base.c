@@ -1,2 +1,0 @@
-// SPDX-License-Identifier: GPL-2.0
-#include <linux/kvm_host.h>

@@ -1,0 +1,122 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Install, load or unload kvm-split's KVM modules on a real host that runs
+# the target kernel (make install / load / unload).  Needs root.
+#
+#   host-modules.sh install <moddir>   copy to /lib/modules/<rel>/updates/kvm-split
+#   host-modules.sh load <moddir>      replace the loaded KVM modules with ours
+#   host-modules.sh unload             remove ours, modprobe the vendor module
+#
+# load and unload refuse while a VM exists.  KVM_PARAMS, KVM_AMD_PARAMS,
+# KVM_INTEL_PARAMS are passed to insmod (modprobe.d options do not apply).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/scripts/lib.sh"
+
+MODS="kvm kvm-amd kvm-intel"
+
+# modrelease <moddir>: the kernel release all three modules were built for.
+modrelease() {
+	local m rel='' r
+	for m in $MODS; do
+		[ -f "$1/$m.ko" ] || die "$1/$m.ko not found (run make)"
+		r=$(modinfo -F vermagic "$1/$m.ko" | awk '{ print $1 }') || r=''
+		[ -n "$r" ] || die "cannot read the vermagic of $1/$m.ko"
+		[ -z "$rel" ] || [ "$r" = "$rel" ] || die "$m.ko is for $r, kvm.ko for $rel"
+		rel=$r
+	done
+	echo "$rel"
+}
+
+loaded() { [ -f "/sys/module/$1/initstate" ]; }
+
+vendor() {
+	if grep -qw svm /proc/cpuinfo; then echo kvm_amd
+	elif grep -qw vmx /proc/cpuinfo; then echo kvm_intel
+	else die "this CPU has neither svm nor vmx"
+	fi
+}
+
+# A VM (or an open /dev/kvm) holds a reference on kvm_amd/kvm_intel, which
+# in turn holds one on kvm; references from dependent modules (holders/)
+# are not VMs.
+check_no_vms() {
+	local m n h d
+	for m in kvm kvm_amd kvm_intel; do
+		[ -r "/sys/module/$m/refcnt" ] || continue
+		n=$(cat "/sys/module/$m/refcnt")
+		h=$(find "/sys/module/$m/holders" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+		[ "$n" -le "$h" ] ||
+			die "$m is in use (refcnt $n): stop all VMs and /dev/kvm users first"
+	done
+	for d in /sys/kernel/debug/kvm/[0-9]*-[0-9]*; do
+		[ -d "$d" ] && die "a VM exists ($d): stop all VMs first"
+	done
+	return 0
+}
+
+[ $# -ge 1 ] || die "usage: $0 install|load <moddir> | unload"
+[ "$(id -u)" = 0 ] || die "$1 needs root"
+case "$1" in
+install)
+	[ $# = 2 ] || die "usage: $0 install <moddir>"
+	rel=$(modrelease "$2")
+	[ -d "/lib/modules/$rel" ] ||
+		die "kernel $rel is not installed on this host (no /lib/modules/$rel)"
+	dest=/lib/modules/$rel/updates/kvm-split
+	mkdir -p "$dest" || die "cannot create $dest"
+	for m in $MODS; do
+		install -m 644 "$2/$m.ko" "$dest/" || die "cannot copy $m.ko to $dest"
+	done
+	depmod -a "$rel" || die "depmod -a $rel failed"
+	info "installed $MODS into $dest"
+	;;
+load)
+	[ $# = 2 ] || die "usage: $0 load <moddir>"
+	rel=$(modrelease "$2")
+	[ "$(uname -r)" = "$rel" ] ||
+		die "modules are for $rel but this host runs $(uname -r)"
+	[ -d /sys/module/kvm ] && ! loaded kvm &&
+		die "KVM is built into the running kernel"
+	v=$(vendor)
+	check_no_vms
+	old=()
+	for m in kvm_amd kvm_intel kvm; do
+		if loaded $m; then old+=("$m"); fi
+	done
+	[ ${#old[@]} = 0 ] || modprobe -r "${old[@]}" || die "cannot unload ${old[*]}"
+	modprobe irqbypass || die "modprobe irqbypass failed"
+	# shellcheck disable=SC2086 # parameters are word lists
+	insmod "$2/kvm.ko" ${KVM_PARAMS:-} || die "insmod kvm.ko failed (see dmesg)"
+	if [ "$v" = kvm_amd ]; then
+		modprobe ccp || die "modprobe ccp failed"
+		# shellcheck disable=SC2086
+		insmod "$2/kvm-amd.ko" ${KVM_AMD_PARAMS:-} || die "insmod kvm-amd.ko failed (see dmesg)"
+	else
+		# shellcheck disable=SC2086
+		insmod "$2/kvm-intel.ko" ${KVM_INTEL_PARAMS:-} || die "insmod kvm-intel.ko failed (see dmesg)"
+	fi
+	taint=$(cat /sys/module/kvm/taint)
+	info "loaded kvm.ko and ${v/_/-}.ko from $2 (kvm taint: ${taint:-none})"
+	;;
+unload)
+	[ $# = 1 ] || die "usage: $0 unload"
+	v=$(vendor)
+	check_no_vms
+	for m in kvm_amd kvm_intel kvm; do
+		if loaded $m; then rmmod $m || die "rmmod $m failed"; fi
+	done
+	# depmod searches updates/ first, so after "make install" this loads
+	# our modules again, not the distro's.
+	modprobe "$v" || die "modprobe $v failed"
+	info "loaded $(modinfo -n "$v")"
+	rel=$(uname -r)
+	[ ! -d "/lib/modules/$rel/updates/kvm-split" ] ||
+		info "for the distro modules: rm -r /lib/modules/$rel/updates/kvm-split && depmod -a $rel, then unload again"
+	;;
+*)
+	die "usage: $0 install|load <moddir> | unload"
+	;;
+esac
