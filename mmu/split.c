@@ -15,7 +15,8 @@
 
 bool kvm_split_is_cap(long cap)
 {
-	return cap == KVM_CAP_SPLIT_HUGE_PAGES;
+	return cap == KVM_CAP_SPLIT_HUGE_PAGES ||
+	       cap == KVM_CAP_MEMSLOT_PAGE_SIZES;
 }
 
 /* @kvm is NULL when the capability is checked on /dev/kvm. */
@@ -24,14 +25,16 @@ int kvm_split_check_extension(struct kvm *kvm, long cap)
 	switch (cap) {
 	case KVM_CAP_SPLIT_HUGE_PAGES:
 		return kvm_arch_split_page_sizes(kvm);
+	case KVM_CAP_MEMSLOT_PAGE_SIZES:
+		return kvm_arch_memslot_page_sizes(kvm);
 	default:
 		return 0;
 	}
 }
 
-static void kvm_split_account(struct kvm *kvm, const struct kvm_split_count *c)
+void kvm_split_account(struct kvm *kvm, const struct kvm_split_count *c)
 {
-	/* Concurrent callers may race; the stats are 64-bit counters. */
+	/* Callers may run concurrently: add atomically, as page stats do. */
 	atomic64_add(c->split_2m, (atomic64_t *)&kvm->stat.generic.split_huge_2m);
 	atomic64_add(c->split_1g, (atomic64_t *)&kvm->stat.generic.split_huge_1g);
 }
@@ -132,7 +135,7 @@ static int kvm_vm_ioctl_split_huge_pages(struct kvm *kvm,
 		kvm_split_account(kvm, &count);
 		args.split += count.split_2m + count.split_1g;
 		if (r) {
-			kvm->stat.generic.split_huge_failed++;
+			atomic64_inc((atomic64_t *)&kvm->stat.generic.split_huge_failed);
 			break;
 		}
 		args.first_page += done;

@@ -111,7 +111,7 @@ unload)
 	# depmod searches updates/ first, so after "make install" this loads
 	# our modules again, not the distro's.
 	modprobe "$v" || die "modprobe $v failed"
-	info "loaded $(modinfo -n "$v")"
+	info "loaded $v from $(modinfo -n "$v" 2>/dev/null || echo '?')"
 	rel=$(uname -r)
 	[ ! -d "/lib/modules/$rel/updates/kvm-split" ] ||
 		info "for the distro modules: rm -r /lib/modules/$rel/updates/kvm-split && depmod -a $rel, then unload again"

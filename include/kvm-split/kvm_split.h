@@ -19,7 +19,7 @@
  * in whole steps: a call interrupted by a signal resumes at the step it was
  * in, whose already split mappings are then simply skipped.
  */
-#define KVM_SPLIT_STEP_PAGES	(1ULL << 14)	/* 64 MiB */
+#define KVM_SPLIT_STEP_PAGES	BIT_ULL(14)	/* 64 MiB */
 
 /* Huge mappings split by one walk, by the size they had. */
 struct kvm_split_count {
@@ -27,12 +27,23 @@ struct kvm_split_count {
 	u64 split_1g;
 };
 
+#define KVM_MEM_MAX_PAGE_MASK	(KVM_MEM_MAX_PAGE_2M | KVM_MEM_MAX_PAGE_4K)
+
 /* Hooks called from upstream virt/kvm/kvm_main.c. */
 bool kvm_split_is_cap(long cap);
 int kvm_split_check_extension(struct kvm *kvm, long cap);
 long kvm_split_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg);
+u32 kvm_split_memslot_valid_flags(struct kvm *kvm, u32 flags);
+bool kvm_split_memslot_change_ok(u32 old_flags, u32 new_flags,
+				 enum kvm_mr_change change);
+
+/* Shared by kvm-split's own files. */
+void kvm_split_account(struct kvm *kvm, const struct kvm_split_count *count);
 
 /* Implemented by the architecture (arch/<arch>/). */
+
+/* Mask of the KVM_MEM_MAX_PAGE_* flags the arch honours; @kvm may be NULL. */
+u32 kvm_arch_memslot_page_sizes(struct kvm *kvm);
 
 /* Mask of the target page sizes KVM_SPLIT_HUGE_PAGES supports. */
 u64 kvm_arch_split_page_sizes(struct kvm *kvm);

@@ -8,9 +8,11 @@
 #ifndef __KVM_SPLIT_X86_MMU_H
 #define __KVM_SPLIT_X86_MMU_H
 
-struct kvm;
+#include <linux/kvm_host.h>
+
+#include <kvm-split/kvm_split.h>
+
 struct kvm_mmu_page;
-struct kvm_memory_slot;
 struct tdp_iter;
 
 /* mmu/tdp_mmu.c */
@@ -32,5 +34,22 @@ void kvm_shadow_mmu_try_split_huge_pages(struct kvm *kvm,
 					 const struct kvm_memory_slot *slot,
 					 gfn_t start, gfn_t end,
 					 int target_level);
+
+/*
+ * kvm-split's hooks in the x86 MMU (arch/x86/page_size.c).
+ */
+
+/* The largest mapping level @slot's KVM_MEM_MAX_PAGE_* flags allow. */
+static inline int kvm_split_slot_max_level(const struct kvm_memory_slot *slot)
+{
+	if (likely(!(slot->flags & KVM_MEM_MAX_PAGE_MASK)))
+		return KVM_MAX_HUGEPAGE_LEVEL;
+	return slot->flags & KVM_MEM_MAX_PAGE_4K ? PG_LEVEL_4K : PG_LEVEL_2M;
+}
+
+void kvm_split_apply_page_size(struct kvm *kvm,
+			       const struct kvm_memory_slot *old,
+			       const struct kvm_memory_slot *new,
+			       enum kvm_mr_change change);
 
 #endif /* __KVM_SPLIT_X86_MMU_H */
