@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * memslot_page_size_test: the KVM_MEM_MAX_PAGE_2M / KVM_MEM_MAX_PAGE_4K
+ * memslot flags of kvm-split.
+ *
+ * A 1 GiB slot backed by a 1 GiB hugetlb page, which KVM maps with one 1G
+ * NPT/EPT entry when nothing caps it.  The test asserts from the VM's page
+ * stats that:
+ *  - a slot created with a cap is never mapped larger than the cap;
+ *  - lowering the cap on a live slot splits the existing mappings in place
+ *    before the ioctl returns (pages_2m/pages_4k move, split_huge_* count),
+ *    while a vCPU keeps writing and checking its data;
+ *  - raising the cap lets huge mappings come back, by re-fault after a zap
+ *    of collapsible mappings (6.12 has no in-place recovery);
+ *  - a capped slot stays capped across enabling and disabling dirty logging;
+ *  - bad flags are rejected with EINVAL and change nothing.
+ */
+#include <pthread.h>
+#include <linux/kvm_split.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+
+#define TEST_SLOT	1
+#define TEST_GPA	(4ULL << 30)
+#define TEST_SIZE	(1ULL << 30)
+#define TEST_PAGES	(TEST_SIZE / 4096)
+
+/* Value the guest keeps in page @idx after pass @pass (0: never written). */
+static inline uint64_t val(uint64_t pass, uint64_t idx)
+{
+	return pass ? pass << 32 | idx : 0;
+}
+
+/*
+ * Each pass checks every page still holds the previous pass's value and
+ * writes the next one, so a lost or misplaced write is caught by the guest.
+ */
+static void guest_code(uint64_t npages)
+{
+	uint64_t pass, i;
+
+	for (pass = 1;; pass++) {
+		for (i = 0; i < npages; i++) {
+			uint64_t *p = (uint64_t *)(TEST_GPA + i * 4096);
+
+			GUEST_ASSERT_EQ(*p, val(pass - 1, i));
+			*p = val(pass, i);
+		}
+		GUEST_SYNC(pass);
+	}
+}
+
+static struct kvm_vm *vm;
+static struct kvm_vcpu *vcpu;
+
+static void run_pass(void)
+{
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_SYNC:
+		break;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+	default:
+		TEST_FAIL("unexpected exit %s", exit_reason_str(vcpu->run->exit_reason));
+	}
+}
+
+struct stats {
+	uint64_t p4k, p2m, p1g, s2m, s1g;
+};
+
+static struct stats base;
+
+static struct stats get_stats(void)
+{
+	struct stats s = {
+		.p4k = vm_get_stat(vm, "pages_4k"),
+		.p2m = vm_get_stat(vm, "pages_2m"),
+		.p1g = vm_get_stat(vm, "pages_1g"),
+		.s2m = vm_get_stat(vm, "split_huge_2m"),
+		.s1g = vm_get_stat(vm, "split_huge_1g"),
+	};
+
+	return s;
+}
+
+/* Mappings of the test slot: the stats less those of the rest of the VM. */
+static void assert_mapped(uint64_t n4k, uint64_t n2m, uint64_t n1g)
+{
+	struct stats s = get_stats();
+
+	TEST_ASSERT(s.p4k - base.p4k == n4k && s.p2m - base.p2m == n2m &&
+		    s.p1g - base.p1g == n1g,
+		    "test slot mapped with %lu 4K, %lu 2M, %lu 1G; expected %lu, %lu, %lu",
+		    s.p4k - base.p4k, s.p2m - base.p2m, s.p1g - base.p1g,
+		    n4k, n2m, n1g);
+}
+
+static void set_flags(uint32_t flags)
+{
+	vm_mem_region_set_flags(vm, TEST_SLOT, flags);
+}
+
+static int try_set_flags(uint32_t flags, uint64_t gpa)
+{
+	struct userspace_mem_region *r = memslot2region(vm, TEST_SLOT);
+
+	return __vm_set_user_memory_region(vm, TEST_SLOT, flags, gpa, TEST_SIZE,
+					   r->host_mem);
+}
+
+static void create_vm(uint32_t flags)
+{
+	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+	/* Map the rest of the VM first, so the stats' baseline holds. */
+	vcpu_args_set(vcpu, 1, 0);
+	run_pass();
+	base = get_stats();
+
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS_HUGETLB_1GB,
+				    TEST_GPA, TEST_SLOT, TEST_PAGES, flags);
+	virt_map_level(vm, TEST_GPA, TEST_GPA, TEST_SIZE, PG_LEVEL_1G);
+	/* Restart the guest at the top, now over the test slot. */
+	vcpu_arch_set_entry_point(vcpu, guest_code);
+	vcpu_args_set(vcpu, 1, TEST_PAGES);
+}
+
+static void test_create_capped(void)
+{
+	create_vm(KVM_MEM_MAX_PAGE_2M);
+	run_pass();
+	assert_mapped(0, 512, 0);
+	kvm_vm_free(vm);
+
+	create_vm(KVM_MEM_MAX_PAGE_4K);
+	run_pass();
+	assert_mapped(TEST_PAGES, 0, 0);
+	kvm_vm_free(vm);
+	pr_info("create: slot capped at 2M and 4K mapped at most that size\n");
+}
+
+static volatile bool stop_vcpu;
+static uint64_t passes;
+
+static void *vcpu_thread(void *arg)
+{
+	while (!READ_ONCE(stop_vcpu)) {
+		run_pass();
+		passes++;
+	}
+	return NULL;
+}
+
+static void test_lower_and_raise(void)
+{
+	struct stats before;
+	pthread_t thread;
+
+	create_vm(0);
+	run_pass();
+	assert_mapped(0, 0, 1);
+
+	/* Lower the cap twice while the vCPU keeps writing and checking. */
+	before = get_stats();
+	stop_vcpu = false;
+	pthread_create(&thread, NULL, vcpu_thread, NULL);
+	set_flags(KVM_MEM_MAX_PAGE_2M);
+	assert_mapped(0, 512, 0);
+	set_flags(KVM_MEM_MAX_PAGE_4K);
+	assert_mapped(TEST_PAGES, 0, 0);
+	stop_vcpu = true;
+	pthread_join(thread, NULL);
+	TEST_ASSERT(get_stats().s1g - before.s1g == 1 &&
+		    get_stats().s2m - before.s2m == 512,
+		    "split_huge_1g/2m did not count the splits");
+	run_pass();
+	assert_mapped(TEST_PAGES, 0, 0);
+	pr_info("lower: split in place, no zap (%lu guest passes ran meanwhile)\n",
+		passes);
+
+	/* Raise the cap: collapsible mappings are zapped, faults rebuild. */
+	set_flags(KVM_MEM_MAX_PAGE_2M);
+	assert_mapped(0, 0, 0);
+	run_pass();
+	assert_mapped(0, 512, 0);
+	set_flags(0);
+	assert_mapped(0, 0, 0);
+	run_pass();
+	assert_mapped(0, 0, 1);
+	pr_info("raise: huge mappings back by re-fault after zap\n");
+	kvm_vm_free(vm);
+}
+
+static void test_dirty_logging(void)
+{
+	create_vm(KVM_MEM_MAX_PAGE_2M);
+	run_pass();
+	assert_mapped(0, 512, 0);
+
+	set_flags(KVM_MEM_MAX_PAGE_2M | KVM_MEM_LOG_DIRTY_PAGES);
+	run_pass();
+	/* Dirty logging maps 4K; disabling it collapses only up to 2M. */
+	set_flags(KVM_MEM_MAX_PAGE_2M);
+	run_pass();
+	assert_mapped(0, 512, 0);
+
+	/* Lower the cap and start logging in one update. */
+	set_flags(KVM_MEM_MAX_PAGE_4K | KVM_MEM_LOG_DIRTY_PAGES);
+	assert_mapped(TEST_PAGES, 0, 0);
+	set_flags(KVM_MEM_MAX_PAGE_4K);
+	run_pass();
+	assert_mapped(TEST_PAGES, 0, 0);
+	pr_info("dirty logging: cap holds across enable and disable\n");
+	kvm_vm_free(vm);
+}
+
+static void test_bad_input(void)
+{
+	struct stats before, after;
+	int r;
+
+	TEST_ASSERT(kvm_check_cap(KVM_CAP_MEMSLOT_PAGE_SIZES) ==
+		    (KVM_MEM_MAX_PAGE_2M | KVM_MEM_MAX_PAGE_4K),
+		    "KVM_CAP_MEMSLOT_PAGE_SIZES on /dev/kvm");
+
+	create_vm(0);
+	TEST_ASSERT(vm_check_cap(vm, KVM_CAP_MEMSLOT_PAGE_SIZES) ==
+		    (KVM_MEM_MAX_PAGE_2M | KVM_MEM_MAX_PAGE_4K),
+		    "KVM_CAP_MEMSLOT_PAGE_SIZES on the VM");
+	run_pass();
+	before = get_stats();
+
+	r = try_set_flags(KVM_MEM_MAX_PAGE_2M | KVM_MEM_MAX_PAGE_4K, TEST_GPA);
+	TEST_ASSERT(r == -1 && errno == EINVAL, "both caps: %d errno %d", r, errno);
+	r = try_set_flags(KVM_MEM_MAX_PAGE_2M, TEST_GPA + TEST_SIZE);
+	TEST_ASSERT(r == -1 && errno == EINVAL, "cap with move: %d errno %d", r, errno);
+	r = try_set_flags(1u << 13, TEST_GPA);
+	TEST_ASSERT(r == -1 && errno == EINVAL, "unknown flag: %d errno %d", r, errno);
+
+	/* A new slot with both caps is refused too. */
+	r = __vm_set_user_memory_region(vm, TEST_SLOT + 1,
+					KVM_MEM_MAX_PAGE_2M | KVM_MEM_MAX_PAGE_4K,
+					TEST_GPA + TEST_SIZE, 4096,
+					memslot2region(vm, TEST_SLOT)->host_mem);
+	TEST_ASSERT(r == -1 && errno == EINVAL, "create with both caps: %d errno %d",
+		    r, errno);
+
+	after = get_stats();
+	TEST_ASSERT(!memcmp(&before, &after, sizeof(before)),
+		    "a rejected update changed the mappings");
+	run_pass();
+	assert_mapped(0, 0, 1);
+	pr_info("bad input: EINVAL, slot unchanged\n");
+	kvm_vm_free(vm);
+}
+
+int main(int argc, char *argv[])
+{
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMSLOT_PAGE_SIZES));
+
+	test_bad_input();
+	test_create_capped();
+	test_lower_and_raise();
+	test_dirty_logging();
+	return 0;
+}
