@@ -24,6 +24,12 @@ resolve_kernel() {
 		VMLINUZ=${VMLINUZ:-$KSRC/arch/x86/boot/bzImage}
 		return 0
 	fi
+	# A fresh machine may have no package lists yet.
+	if [ -z "$(apt-cache policy "linux-source-$KSERIES" 2>/dev/null)" ] &&
+	   [ "$(id -u)" = 0 ]; then
+		info "apt has no package lists: running apt-get update"
+		apt-get update -q >/dev/null 2>&1 || true
+	fi
 	if [ -z "${KVER:-}" ]; then
 		KPKGVER=$(apt-cache policy "linux-source-$KSERIES" 2>/dev/null |
 			  awk '/Candidate:/ { print $2 }')
