@@ -12,15 +12,35 @@
 #include <kvm-split/kvm_split.h>
 
 /*
- * Hook in check_memory_region_flags(): the memslot flags kvm-split adds to
- * the valid set.  Both caps at once are contradictory: none is added then,
- * so the caller rejects the flags with -EINVAL.
+ * KVM_ENABLE_CAP(KVM_CAP_MEMSLOT_PAGE_SIZES): args[0] is the set of flags
+ * the VMM will use, a subset of what KVM_CHECK_EXTENSION returned.  The
+ * flags are opt-in so that a VMM (or test) that does not know kvm-split
+ * sees exactly upstream's memslot uAPI, unknown flags rejected.
+ */
+int kvm_split_enable_memslot_page_sizes(struct kvm *kvm,
+					struct kvm_enable_cap *cap)
+{
+	if (cap->flags || cap->args[1] || cap->args[2] || cap->args[3] ||
+	    (cap->args[0] & ~(u64)kvm_arch_memslot_page_sizes(kvm)))
+		return -EINVAL;
+
+	mutex_lock(&kvm->slots_lock);
+	kvm->split_memslot_flags = cap->args[0];
+	mutex_unlock(&kvm->slots_lock);
+	return 0;
+}
+
+/*
+ * Hook in check_memory_region_flags() (kvm->slots_lock held): the memslot
+ * flags kvm-split adds to the valid set, those the VMM enabled.  Both caps
+ * at once are contradictory: none is added then, so the caller rejects the
+ * flags with -EINVAL.
  */
 u32 kvm_split_memslot_valid_flags(struct kvm *kvm, u32 flags)
 {
 	if ((flags & KVM_MEM_MAX_PAGE_MASK) == KVM_MEM_MAX_PAGE_MASK)
 		return 0;
-	return kvm_arch_memslot_page_sizes(kvm);
+	return kvm->split_memslot_flags;
 }
 
 /*

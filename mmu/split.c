@@ -16,7 +16,8 @@
 bool kvm_split_is_cap(long cap)
 {
 	return cap == KVM_CAP_SPLIT_HUGE_PAGES ||
-	       cap == KVM_CAP_MEMSLOT_PAGE_SIZES;
+	       cap == KVM_CAP_MEMSLOT_PAGE_SIZES ||
+	       cap == KVM_CAP_CLEAR_DIRTY_LOG_CHUNK;
 }
 
 /* @kvm is NULL when the capability is checked on /dev/kvm. */
@@ -27,8 +28,25 @@ int kvm_split_check_extension(struct kvm *kvm, long cap)
 		return kvm_arch_split_page_sizes(kvm);
 	case KVM_CAP_MEMSLOT_PAGE_SIZES:
 		return kvm_arch_memslot_page_sizes(kvm);
+	case KVM_CAP_CLEAR_DIRTY_LOG_CHUNK:
+		return IS_ENABLED(CONFIG_KVM_GENERIC_DIRTYLOG_READ_PROTECT);
 	default:
 		return 0;
+	}
+}
+
+/* Hook in kvm_vm_ioctl_enable_cap_generic(). */
+int kvm_split_enable_cap(struct kvm *kvm, struct kvm_enable_cap *cap)
+{
+	switch (cap->cap) {
+	case KVM_CAP_MEMSLOT_PAGE_SIZES:
+		return kvm_split_enable_memslot_page_sizes(kvm, cap);
+	case KVM_CAP_CLEAR_DIRTY_LOG_CHUNK:
+		if (!IS_ENABLED(CONFIG_KVM_GENERIC_DIRTYLOG_READ_PROTECT))
+			return -EINVAL;
+		return kvm_split_enable_clear_chunk(kvm, cap);
+	default:
+		return -EINVAL;
 	}
 }
 

@@ -61,11 +61,26 @@ while read -r name tmo cmd; do
 	case "$name" in ''|'#'*) continue ;; esac
 	say "KS-RUN $name"
 	echo "kvm-split: === $name: $cmd"
+	# Leading "module.param=value" words set module parameters for this
+	# test only (e.g. kvm.clear_dirty_log_chunk=64).
+	restore=
+	set -- $cmd
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		*.*=*)
+			p=/sys/module/${1%%.*}/parameters/${1#*.}
+			p=${p%%=*}
+			restore="$restore ${p}=$(cat "${p}")"
+			echo "${1#*=}" >"$p" || echo "kvm-split: cannot set $1"
+			shift ;;
+		*) break ;;
+		esac
+	done
 	start=$(date +%s)
-	# shellcheck disable=SC2086
-	timeout -s KILL "$tmo" $cmd </dev/null >/tmp/out 2>&1
+	timeout -s KILL "$tmo" "$@" </dev/null >/tmp/out 2>&1
 	rc=$?
 	end=$(date +%s)
+	for r in $restore; do echo "${r#*=}" >"${r%%=*}"; done
 	[ $((end - start)) -ge "$tmo" ] && rc=124
 	sed "s/^/KS-OUT $name /" /tmp/out >$R
 	cat /tmp/out

@@ -70,7 +70,7 @@ done
 # a failure, never a skip.
 missing=0
 while read -r name tmo cmd; do
-	b=${cmd%% *}
+	b=$(printf '%s\n' $cmd | grep -v -m1 '^[a-z_]*\.[a-z_]*=')
 	if [ -x "$BIN/$b" ]; then
 		mkdir -p "$R/tests/$(dirname "$b")"
 		cp "$BIN/$b" "$R/tests/$b"

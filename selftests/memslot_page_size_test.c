@@ -13,7 +13,8 @@
  *  - raising the cap lets huge mappings come back, by re-fault after a zap
  *    of collapsible mappings (6.12 has no in-place recovery);
  *  - a capped slot stays capped across enabling and disabling dirty logging;
- *  - bad flags are rejected with EINVAL and change nothing.
+ *  - bad flags are rejected with EINVAL and change nothing, and a VM that
+ *    did not enable the flags (KVM_ENABLE_CAP) sees upstream's uAPI.
  */
 #include <pthread.h>
 #include <linux/kvm_split.h>
@@ -117,6 +118,8 @@ static int try_set_flags(uint32_t flags, uint64_t gpa)
 static void create_vm(uint32_t flags)
 {
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+	vm_enable_cap(vm, KVM_CAP_MEMSLOT_PAGE_SIZES,
+		      KVM_MEM_MAX_PAGE_2M | KVM_MEM_MAX_PAGE_4K);
 	/* Map the rest of the VM first, so the stats' baseline holds. */
 	vcpu_args_set(vcpu, 1, 0);
 	run_pass();
@@ -219,6 +222,40 @@ static void test_dirty_logging(void)
 	kvm_vm_free(vm);
 }
 
+/* A VM that did not enable the flags sees upstream's uAPI. */
+static void test_not_enabled(void)
+{
+	struct kvm_vm *vm2 = vm_create_barebones();
+	void *mem = malloc(4096);
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_MEMSLOT_PAGE_SIZES };
+	int r;
+
+	r = __vm_set_user_memory_region(vm2, 0, KVM_MEM_MAX_PAGE_2M, 0, 4096, mem);
+	TEST_ASSERT(r == -1 && errno == EINVAL, "flag accepted without KVM_ENABLE_CAP");
+
+	cap.args[0] = 1u << 13;
+	r = __vm_ioctl(vm2, KVM_ENABLE_CAP, &cap);
+	TEST_ASSERT(r == -1 && errno == EINVAL, "enabled an unknown flag");
+	cap.args[0] = KVM_MEM_MAX_PAGE_4K;
+	cap.flags = 1;
+	r = __vm_ioctl(vm2, KVM_ENABLE_CAP, &cap);
+	TEST_ASSERT(r == -1 && errno == EINVAL, "enable cap took flags");
+	cap.flags = 0;
+	cap.args[1] = 1;
+	r = __vm_ioctl(vm2, KVM_ENABLE_CAP, &cap);
+	TEST_ASSERT(r == -1 && errno == EINVAL, "enable cap took args[1]");
+
+	/* Enabling one flag does not accept the other. */
+	vm_enable_cap(vm2, KVM_CAP_MEMSLOT_PAGE_SIZES, KVM_MEM_MAX_PAGE_4K);
+	r = __vm_set_user_memory_region(vm2, 0, KVM_MEM_MAX_PAGE_2M, 0, 4096, mem);
+	TEST_ASSERT(r == -1 && errno == EINVAL, "2M flag accepted with only 4K enabled");
+	r = __vm_set_user_memory_region(vm2, 0, KVM_MEM_MAX_PAGE_4K, 0, 4096, mem);
+	TEST_ASSERT(!r, "4K flag refused after enabling it: errno %d", errno);
+	kvm_vm_free(vm2);
+	free(mem);
+	pr_info("not enabled: EINVAL as upstream; enable cap validates its args\n");
+}
+
 static void test_bad_input(void)
 {
 	struct stats before, after;
@@ -263,6 +300,7 @@ int main(int argc, char *argv[])
 {
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMSLOT_PAGE_SIZES));
 
+	test_not_enabled();
 	test_bad_input();
 	test_create_capped();
 	test_lower_and_raise();

@@ -91,6 +91,7 @@ int main(void)
 	       kvm_check_cap(KVM_CAP_MEMSLOT_PAGE_SIZES));
 
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+	vm_enable_cap(vm, KVM_CAP_MEMSLOT_PAGE_SIZES, KVM_MEM_MAX_PAGE_2M);
 	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS_HUGETLB_1GB, GPA,
 				    SLOT, PAGES, 0);
 	virt_map_level(vm, GPA, GPA, SIZE, PG_LEVEL_1G);

@@ -32,10 +32,21 @@ struct kvm_split_count {
 /* Hooks called from upstream virt/kvm/kvm_main.c. */
 bool kvm_split_is_cap(long cap);
 int kvm_split_check_extension(struct kvm *kvm, long cap);
+int kvm_split_enable_cap(struct kvm *kvm, struct kvm_enable_cap *cap);
 long kvm_split_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg);
 u32 kvm_split_memslot_valid_flags(struct kvm *kvm, u32 flags);
+int kvm_split_enable_memslot_page_sizes(struct kvm *kvm,
+					struct kvm_enable_cap *cap);
 bool kvm_split_memslot_change_ok(u32 old_flags, u32 new_flags,
 				 enum kvm_mr_change change);
+
+/* Hooks for KVM_CLEAR_DIRTY_LOG and its capability (dirty_log/). */
+u64 kvm_split_clear_chunk(struct kvm *kvm);
+int kvm_split_enable_clear_chunk(struct kvm *kvm, struct kvm_enable_cap *cap);
+bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
+				       struct kvm_memory_slot *slot,
+				       u64 first_page, u64 num_pages,
+				       unsigned long *buf, u64 chunk);
 
 /* Shared by kvm-split's own files. */
 void kvm_split_account(struct kvm *kvm, const struct kvm_split_count *count);
@@ -61,5 +72,15 @@ int kvm_arch_split_huge_pages(struct kvm *kvm,
 			      const struct kvm_memory_slot *slot,
 			      gfn_t start, gfn_t end, u64 page_size,
 			      struct kvm_split_count *count);
+
+/*
+ * Before a chunk of KVM_CLEAR_DIRTY_LOG is cleared under the write lock,
+ * split its huge pages where the arch would otherwise split them under that
+ * lock (x86: manual-protect with initially-set and eager_page_split).
+ * Locking: kvm->slots_lock held, no mmu_lock.
+ */
+void kvm_arch_clear_dirty_log_presplit(struct kvm *kvm,
+				       const struct kvm_memory_slot *slot,
+				       gfn_t start, gfn_t end);
 
 #endif /* __KVM_SPLIT_H */

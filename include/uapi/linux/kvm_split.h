@@ -28,7 +28,8 @@
 
 /*
  * KVM_CAP_MEMSLOT_PAGE_SIZES: KVM_CHECK_EXTENSION returns the mask of the
- * KVM_MEM_MAX_PAGE_* memslot flags this KVM accepts.
+ * KVM_MEM_MAX_PAGE_* memslot flags this KVM supports; KVM_ENABLE_CAP with
+ * args[0] = the flags to use makes the VM accept them.
  */
 #define KVM_CAP_MEMSLOT_PAGE_SIZES	0x4b530001
 /* KVM_CAP_SPLIT_HUGE_PAGES: returns the mask of supported page_size values. */

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvm-split: KVM_CLEAR_DIRTY_LOG in chunks with bounded mmu_lock holds.
+ *
+ * Upstream's kvm_clear_dirty_log_protect() takes mmu_lock for write once and
+ * walks the whole range userspace passes (QEMU: up to 1 GiB), splitting
+ * huge pages under that lock on the first clear with manual-protect and
+ * initially-set.  vCPUs faulting meanwhile wait on the lock.  With a chunk
+ * size set (KVM_CAP_CLEAR_DIRTY_LOG_CHUNK, or the clear_dirty_log_chunk
+ * module parameter for VMs that never set it), each chunk of the range is
+ * handled on its own: its huge pages are split first under mmu_lock held
+ * for read, then its bits are cleared and its pages write-protected (or
+ * D-bit cleaned) under the write lock for that chunk only; the lock is then
+ * released and the task may reschedule before the next chunk.
+ *
+ * TLB flushing is upstream's: one flush of the memslot after the last
+ * chunk, before the ioctl returns.  That suffices for the same reason it
+ * does upstream: userspace reads a page's contents only after CLEAR
+ * returns, so a write that slips through a stale writable TLB entry before
+ * the flush is in the copy, and every write after the flush faults and sets
+ * the bit again.  A bit set again by such a fault after its chunk was
+ * cleared stays set: chunks never revisit a word.
+ */
+#include <linux/kvm_host.h>
+#include <linux/moduleparam.h>
+#include <linux/sched.h>
+
+#include "kvm_mm.h"
+
+#include <kvm-split/kvm_split.h>
+
+/* The per-VM value, stored as chunk | KVM_SPLIT_CHUNK_SET; 0: never set. */
+#define KVM_SPLIT_CHUNK_SET	BIT_ULL(63)
+
+static bool kvm_split_chunk_valid(u64 chunk)
+{
+	return !chunk || (is_power_of_2(chunk) && chunk >= 64 &&
+			  chunk <= BIT_ULL(31));
+}
+
+static unsigned long clear_dirty_log_chunk;
+
+static int clear_dirty_log_chunk_set(const char *val,
+				     const struct kernel_param *kp)
+{
+	unsigned long chunk;
+	int r;
+
+	r = kstrtoul(val, 0, &chunk);
+	if (r)
+		return r;
+	if (!kvm_split_chunk_valid(chunk))
+		return -EINVAL;
+	WRITE_ONCE(clear_dirty_log_chunk, chunk);
+	return 0;
+}
+
+static const struct kernel_param_ops clear_dirty_log_chunk_ops = {
+	.set = clear_dirty_log_chunk_set,
+	.get = param_get_ulong,
+};
+module_param_cb(clear_dirty_log_chunk, &clear_dirty_log_chunk_ops,
+		&clear_dirty_log_chunk, 0644);
+MODULE_PARM_DESC(clear_dirty_log_chunk,
+		 "KVM_CLEAR_DIRTY_LOG chunk in 4 KiB pages for VMs that do not set KVM_CAP_CLEAR_DIRTY_LOG_CHUNK (0: one pass, as upstream)");
+
+/* The chunk size in pages for @kvm, 0 for upstream's single pass. */
+u64 kvm_split_clear_chunk(struct kvm *kvm)
+{
+	u64 v = READ_ONCE(kvm->split_clear_chunk);
+
+	if (v & KVM_SPLIT_CHUNK_SET)
+		return v & ~KVM_SPLIT_CHUNK_SET;
+	return READ_ONCE(clear_dirty_log_chunk);
+}
+
+/* KVM_ENABLE_CAP(KVM_CAP_CLEAR_DIRTY_LOG_CHUNK); may be changed any time. */
+int kvm_split_enable_clear_chunk(struct kvm *kvm, struct kvm_enable_cap *cap)
+{
+	if (cap->flags || cap->args[1] || cap->args[2] || cap->args[3] ||
+	    !kvm_split_chunk_valid(cap->args[0]))
+		return -EINVAL;
+	WRITE_ONCE(kvm->split_clear_chunk, cap->args[0] | KVM_SPLIT_CHUNK_SET);
+	return 0;
+}
+
+static void kvm_split_note_hold(struct kvm *kvm, u64 ns)
+{
+	u64 *peak = &kvm->stat.generic.clear_dirty_max_hold_ns;
+	u64 old = READ_ONCE(*peak);
+
+	while (ns > old && !try_cmpxchg64(peak, &old, ns))
+		;
+}
+
+/*
+ * The chunked body of kvm_clear_dirty_log_protect(): @buf holds the user's
+ * bitmap for pages [@first_page, @first_page + @num_pages) of @slot, already
+ * validated by upstream.  Returns true if a TLB flush of the memslot is
+ * needed (the caller does it, as upstream).
+ *
+ * Locking: kvm->slots_lock held; mmu_lock taken for read (split) and for
+ * write (clear) once per chunk, never held across chunks.
+ */
+bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
+				       struct kvm_memory_slot *slot,
+				       u64 first_page, u64 num_pages,
+				       unsigned long *buf, u64 chunk)
+{
+	u64 offset = first_page, end = first_page + num_pages, chunks = 0;
+	bool flush = false;
+
+	lockdep_assert_held(&kvm->slots_lock);
+
+	while (offset < end) {
+		u64 cend = min(end, round_down(offset + chunk, chunk));
+		unsigned long i = (offset - first_page) / BITS_PER_LONG;
+		unsigned long n = DIV_ROUND_UP(cend - first_page, BITS_PER_LONG);
+		u64 t0;
+
+		if (find_next_bit(buf, n * BITS_PER_LONG, i * BITS_PER_LONG) <
+		    n * BITS_PER_LONG)
+			kvm_arch_clear_dirty_log_presplit(kvm, slot, offset, cend);
+
+		t0 = ktime_get_ns();
+		KVM_MMU_LOCK(kvm);
+		for (; i < n; i++) {
+			atomic_long_t *p = (atomic_long_t *)
+				&slot->dirty_bitmap[first_page / BITS_PER_LONG + i];
+			unsigned long mask = buf[i];
+
+			if (!mask)
+				continue;
+			/* Only bits really cleared get write-protected. */
+			mask &= atomic_long_fetch_andnot(mask, p);
+			if (mask) {
+				flush = true;
+				kvm_arch_mmu_enable_log_dirty_pt_masked(kvm, slot,
+					first_page + i * BITS_PER_LONG, mask);
+			}
+		}
+		KVM_MMU_UNLOCK(kvm);
+		kvm_split_note_hold(kvm, ktime_get_ns() - t0);
+
+		chunks++;
+		offset = cend;
+		cond_resched();
+	}
+	atomic64_add(chunks, (atomic64_t *)&kvm->stat.generic.clear_dirty_chunks);
+	return flush;
+}
