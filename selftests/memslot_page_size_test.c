@@ -226,7 +226,7 @@ static void test_dirty_logging(void)
 static void test_not_enabled(void)
 {
 	struct kvm_vm *vm2 = vm_create_barebones();
-	void *mem = malloc(4096);
+	void *mem = aligned_alloc(4096, 4096);
 	struct kvm_enable_cap cap = { .cap = KVM_CAP_MEMSLOT_PAGE_SIZES };
 	int r;
 
