@@ -128,6 +128,7 @@ bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 			atomic_long_t *p = (atomic_long_t *)
 				&slot->dirty_bitmap[first_page / BITS_PER_LONG + i];
 			unsigned long mask = buf[i];
+			gfn_t gfn_offset = first_page + i * BITS_PER_LONG;
 
 			if (!mask)
 				continue;
@@ -136,7 +137,8 @@ bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 			if (mask) {
 				flush = true;
 				kvm_arch_mmu_enable_log_dirty_pt_masked(kvm, slot,
-					first_page + i * BITS_PER_LONG, mask);
+									gfn_offset,
+									mask);
 			}
 		}
 		KVM_MMU_UNLOCK(kvm);

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * split_huge_pages_nested_test: KVM_SPLIT_HUGE_PAGES with a nested guest.
+ *
+ * L1 runs L2 under SVM without nested paging, so KVM maps L2's accesses
+ * through a TDP MMU root of its own (role.guest_mode) next to L1's.  L1
+ * and then L2 fill a 1 GiB slot backed by one 1 GiB hugetlb page, which
+ * gives one 1G mapping in each root.  The test proves that one
+ * KVM_SPLIT_HUGE_PAGES call splits both roots down to 4K (the ioctl's
+ * count and the stats agree), and that L1 and L2 then still read their
+ * data, each through its own split mappings.
+ */
+#include <sys/prctl.h>
+#include <linux/kvm_split.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "svm_util.h"
+#include "test_util.h"
+#include "ucall_common.h"
+
+#define TEST_SLOT	1
+#define TEST_GPA	(4ULL << 30)
+#define TEST_SIZE	(1ULL << 30)
+#define TEST_PAGES	(TEST_SIZE / PAGE_SIZE)
+
+/* Generation the next pass writes, set by the host; 0 is fresh memory. */
+static uint64_t guest_gen;
+
+static uint64_t pattern(uint64_t gen, uint64_t page)
+{
+	return gen ? gen << 32 | page : 0;
+}
+
+/* Check every page holds the previous generation, write the next one. */
+static void guest_pass(void)
+{
+	uint64_t gen = READ_ONCE(guest_gen), i;
+
+	for (i = 0; i < TEST_PAGES; i++) {
+		uint64_t *p = (uint64_t *)(TEST_GPA + i * PAGE_SIZE);
+
+		GUEST_ASSERT_EQ(*p, pattern(gen - 1, i));
+		*p = pattern(gen, i);
+	}
+}
+
+static void l2_guest_code(void)
+{
+	for (;;) {
+		guest_pass();
+		vmmcall();
+	}
+}
+
+#define L2_STACK_SIZE	1024
+static unsigned long l2_stack[L2_STACK_SIZE];
+
+/* Alternate: a pass by L1 itself, then a pass by L2. */
+static void l1_guest_code(struct svm_test_data *svm)
+{
+	generic_svm_setup(svm, l2_guest_code, &l2_stack[L2_STACK_SIZE]);
+
+	for (;;) {
+		guest_pass();
+		GUEST_SYNC(1);
+
+		run_guest(svm->vmcb, svm->vmcb_gpa);
+		GUEST_ASSERT_EQ(svm->vmcb->control.exit_code, SVM_EXIT_VMMCALL);
+		svm->vmcb->save.rip += 3;	/* skip VMMCALL */
+		GUEST_SYNC(2);
+	}
+}
+
+static struct kvm_vm *vm;
+static struct kvm_vcpu *vcpu;
+
+/* One pass by guest @level (1 or 2) writing generation @gen. */
+static void run_pass(int level, uint64_t gen)
+{
+	uint64_t *hva = addr_gpa2hva(vm, TEST_GPA);
+	struct ucall uc;
+	uint64_t i;
+
+	guest_gen = gen;
+	sync_global_to_guest(vm, guest_gen);
+	vcpu_run(vcpu);
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_SYNC:
+		TEST_ASSERT_EQ(uc.args[1], level);
+		break;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+	default:
+		TEST_FAIL("Unexpected exit: %s",
+			  exit_reason_str(vcpu->run->exit_reason));
+	}
+
+	for (i = 0; i < TEST_PAGES; i++)
+		TEST_ASSERT(hva[i * PAGE_SIZE / 8] == pattern(gen, i),
+			    "page %lu holds %#lx, expected %#lx", i,
+			    hva[i * PAGE_SIZE / 8], pattern(gen, i));
+}
+
+int main(int argc, char *argv[])
+{
+	struct kvm_split_huge_pages args = {
+		.slot = TEST_SLOT,
+		.num_pages = TEST_PAGES,
+		.page_size = 4096,
+	};
+	uint64_t p4k, p1g, s2m, s1g;
+	vm_vaddr_t svm_gva;
+
+	__TEST_REQUIRE(kvm_has_cap(KVM_CAP_SPLIT_HUGE_PAGES),
+		       "KVM_SPLIT_HUGE_PAGES not supported (kvm-split not loaded, or no TDP MMU)");
+	TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_SVM));
+
+	/* Keep the rest of the VM on 4K pages, see split_huge_pages_test. */
+	TEST_ASSERT(!prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), "PR_SET_THP_DISABLE");
+
+	vm = __vm_create_with_one_vcpu(&vcpu, TEST_PAGES, l1_guest_code);
+	vcpu_alloc_svm(vm, &svm_gva);
+	vcpu_args_set(vcpu, 1, svm_gva);
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS_HUGETLB_1GB,
+				    TEST_GPA, TEST_SLOT, TEST_PAGES, 0);
+	virt_map(vm, TEST_GPA, TEST_GPA, TEST_PAGES);
+
+	/* L1 and L2 each map the slot with one 1G page in their own root. */
+	p1g = vm_get_stat(vm, "pages_1g");
+	run_pass(1, 1);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_1g") - p1g, 1);
+	run_pass(2, 2);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_1g") - p1g, 2);
+
+	p4k = vm_get_stat(vm, "pages_4k");
+	p1g = vm_get_stat(vm, "pages_1g");
+	s2m = vm_get_stat(vm, "split_huge_2m");
+	s1g = vm_get_stat(vm, "split_huge_1g");
+	vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, &args);
+	TEST_ASSERT_EQ(args.num_pages, 0);
+	TEST_ASSERT_EQ(args.split, 2 * (1 + 512));
+	TEST_ASSERT_EQ(p1g - vm_get_stat(vm, "pages_1g"), 2);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_4k") - p4k, 2 * TEST_PAGES);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "split_huge_1g") - s1g, 2);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "split_huge_2m") - s2m, 2 * 512);
+	pr_info("L1 and L2 roots: 2 x 1G split to 4K by one call\n");
+
+	/* Both still see their data, through their own split mappings. */
+	run_pass(1, 3);
+	run_pass(2, 4);
+	pr_info("L1 and L2 data intact after the split\n");
+
+	kvm_vm_free(vm);
+	return 0;
+}
