@@ -122,6 +122,7 @@ pass=0 fail=0 skip=0 n=0 cur= done=0 fatal=
 t0=$(date +%s)
 declare -A seen=()
 while IFS= read -r line; do
+	line=${line%$'\r'}	# the guest tty turns \n into \r\n
 	case "$line" in
 	"KS-INFO "*) echo "# ${line#KS-INFO }" ;;
 	"KS-RUN "*)
@@ -160,9 +161,12 @@ if [ "$done" != 1 ]; then
 	[ -n "$fatal" ] && why="$fatal"
 	[ $qrc = 137 ] && why="guest timed out after ${total}s"
 	grep -q -E 'Kernel panic|WARNING:|BUG:|Oops' "$W/console.log" && why="$why: kernel panic/WARN/BUG"
+	# Tests run in list order: the first one without a result was running
+	# (its KS-RUN line may have died with the guest's serial buffer).
 	for name in "${names[@]}"; do
 		[ -n "${seen[$name]:-}" ] && continue
 		n=$((n + 1)) fail=$((fail + 1))
+		[ -z "$cur" ] && cur=$name
 		if [ "$name" = "$cur" ]; then
 			echo "not ok $n $name ($why)"
 			echo "#   last console lines:"
