@@ -17,7 +17,9 @@ top := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 export BUILD ?= $(top)/build
 JOBS ?= $(shell nproc)
 
-# Resolving the kernel asks apt; do it once per make invocation.
+# Resolving the kernel asks apt; do it once per make invocation.  A clean
+# clone has no build directory yet.
+$(shell mkdir -p $(BUILD))
 KINFO := $(shell top=$(top) bash -c '. $(top)/scripts/lib.sh; resolve_kernel >&2 && echo "$$KVER $$KDIR"' 2>$(BUILD)/.kinfo.err || echo ERROR)
 ifeq ($(firstword $(KINFO)),ERROR)
 $(error $(shell cat $(BUILD)/.kinfo.err 2>/dev/null))
