@@ -16,6 +16,7 @@
 # taken for a result.
 
 /bin/busybox --install -s /bin
+set -o pipefail
 export PATH=/bin:/tests
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -76,14 +77,18 @@ while read -r name tmo cmd; do
 		*) break ;;
 		esac
 	done
+	# Output goes out line by line as the test prints it, so progress
+	# shows while it runs (V=1); pipefail keeps the test's exit status.
 	start=$(date +%s)
-	timeout -s KILL "$tmo" "$@" </dev/null >/tmp/out 2>&1
+	timeout -s KILL "$tmo" "$@" </dev/null 2>&1 |
+		while IFS= read -r l; do
+			echo "KS-OUT $name $l" >$R
+			echo "$l"
+		done
 	rc=$?
 	end=$(date +%s)
 	for r in $restore; do echo "${r#*=}" >"${r%%=*}"; done
 	[ $((end - start)) -ge "$tmo" ] && rc=124
-	sed "s/^/KS-OUT $name /" /tmp/out >$R
-	cat /tmp/out
 	say "KS-RESULT $name $rc $((end - start))"
 done </tests/tests.run
 say "KS-DONE"
