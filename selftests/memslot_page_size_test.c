@@ -147,7 +147,7 @@ static void test_create_capped(void)
 	pr_info("create: slot capped at 2M and 4K mapped at most that size\n");
 }
 
-static volatile bool stop_vcpu;
+static bool stop_vcpu;
 static uint64_t passes;
 
 static void *vcpu_thread(void *arg)
@@ -170,13 +170,13 @@ static void test_lower_and_raise(void)
 
 	/* Lower the cap twice while the vCPU keeps writing and checking. */
 	before = get_stats();
-	stop_vcpu = false;
+	WRITE_ONCE(stop_vcpu, false);
 	pthread_create(&thread, NULL, vcpu_thread, NULL);
 	set_flags(KVM_MEM_MAX_PAGE_2M);
 	assert_mapped(0, 512, 0);
 	set_flags(KVM_MEM_MAX_PAGE_4K);
 	assert_mapped(TEST_PAGES, 0, 0);
-	stop_vcpu = true;
+	WRITE_ONCE(stop_vcpu, true);
 	pthread_join(thread, NULL);
 	TEST_ASSERT(get_stats().s1g - before.s1g == 1 &&
 		    get_stats().s2m - before.s2m == 512,

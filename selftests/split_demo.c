@@ -69,7 +69,7 @@ static void split(struct kvm_vm *vm, uint64_t page_size)
 		uint64_t left = s.num_pages;
 
 		/* One slice per call, as a migration thread would pace it. */
-		s.num_pages = SLICE < left ? SLICE : left;
+		s.num_pages = left > SLICE ? SLICE : left;
 		vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, &s);
 		s.num_pages = left - (s.first_page - before);
 		printf("  pages %6llu..%6llu done, %6llu left, %4llu mappings split so far\n",

@@ -265,8 +265,7 @@ static void test_resume_after_signal(void)
 	if (nr_eintr)
 		pr_info("signals: %lu EINTR, resumed to the end\n", nr_eintr);
 	else
-		pr_info("signals: note: the split finished before any SIGALRM, "
-			"resume not exercised\n");
+		pr_info("signals: note: no SIGALRM came before the split finished, resume not exercised\n");
 }
 
 static void assert_einval(struct kvm_split_huge_pages args, const char *what)
