@@ -9,6 +9,11 @@
  * KVM_SPLIT_HUGE_PAGES call splits both roots down to 4K (the ioctl's
  * count and the stats agree), and that L1 and L2 then still read their
  * data, each through its own split mappings.
+ *
+ * The same setup with the slot capped at 2M (KVM_MEM_MAX_PAGE_2M) proves
+ * the memslot page-size cap holds for L2's mappings too: L2's faults map
+ * the slot with 2M pages, never 1G, and lowering the cap to 4K on the live
+ * slot splits both roots in place.
  */
 #include <sys/prctl.h>
 #include <linux/kvm_split.h>
@@ -102,7 +107,22 @@ static void run_pass(int level, uint64_t gen)
 			    hva[i * PAGE_SIZE / 8], pattern(gen, i));
 }
 
-int main(int argc, char *argv[])
+static void create_vm(uint32_t flags)
+{
+	vm_vaddr_t svm_gva;
+
+	vm = __vm_create_with_one_vcpu(&vcpu, TEST_PAGES, l1_guest_code);
+	if (flags)
+		vm_enable_cap(vm, KVM_CAP_MEMSLOT_PAGE_SIZES,
+			      KVM_MEM_MAX_PAGE_2M | KVM_MEM_MAX_PAGE_4K);
+	vcpu_alloc_svm(vm, &svm_gva);
+	vcpu_args_set(vcpu, 1, svm_gva);
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS_HUGETLB_1GB,
+				    TEST_GPA, TEST_SLOT, TEST_PAGES, flags);
+	virt_map(vm, TEST_GPA, TEST_GPA, TEST_PAGES);
+}
+
+static void test_split(void)
 {
 	struct kvm_split_huge_pages args = {
 		.slot = TEST_SLOT,
@@ -110,21 +130,8 @@ int main(int argc, char *argv[])
 		.page_size = 4096,
 	};
 	uint64_t p4k, p1g, s2m, s1g;
-	vm_vaddr_t svm_gva;
 
-	__TEST_REQUIRE(kvm_has_cap(KVM_CAP_SPLIT_HUGE_PAGES),
-		       "KVM_SPLIT_HUGE_PAGES not supported (kvm-split not loaded, or no TDP MMU)");
-	TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_SVM));
-
-	/* Keep the rest of the VM on 4K pages, see split_huge_pages_test. */
-	TEST_ASSERT(!prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), "PR_SET_THP_DISABLE");
-
-	vm = __vm_create_with_one_vcpu(&vcpu, TEST_PAGES, l1_guest_code);
-	vcpu_alloc_svm(vm, &svm_gva);
-	vcpu_args_set(vcpu, 1, svm_gva);
-	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS_HUGETLB_1GB,
-				    TEST_GPA, TEST_SLOT, TEST_PAGES, 0);
-	virt_map(vm, TEST_GPA, TEST_GPA, TEST_PAGES);
+	create_vm(0);
 
 	/* L1 and L2 each map the slot with one 1G page in their own root. */
 	p1g = vm_get_stat(vm, "pages_1g");
@@ -152,5 +159,52 @@ int main(int argc, char *argv[])
 	pr_info("L1 and L2 data intact after the split\n");
 
 	kvm_vm_free(vm);
+}
+
+static void test_cap(void)
+{
+	uint64_t p4k, p2m, p1g;
+
+	create_vm(KVM_MEM_MAX_PAGE_2M);
+
+	/* 1G backing, but each root maps the slot with 512 2M pages. */
+	p1g = vm_get_stat(vm, "pages_1g");
+	p2m = vm_get_stat(vm, "pages_2m");
+	run_pass(1, 1);
+	run_pass(2, 2);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_1g"), p1g);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_2m") - p2m, 2 * 512);
+	pr_info("cap 2M: L1 and L2 map the 1G-backed slot with 2 x 512 2M pages\n");
+
+	/* Lowering the cap splits both roots in place, before it returns. */
+	p4k = vm_get_stat(vm, "pages_4k");
+	vm_mem_region_set_flags(vm, TEST_SLOT, KVM_MEM_MAX_PAGE_4K);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_2m"), p2m);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_4k") - p4k, 2 * TEST_PAGES);
+
+	/* L2 and L1 keep their data and fault nothing huge back in. */
+	run_pass(1, 3);
+	run_pass(2, 4);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_2m"), p2m);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_1g"), p1g);
+	pr_info("cap 4K: both roots split in place, data intact, nothing huge after\n");
+
+	kvm_vm_free(vm);
+}
+
+int main(int argc, char *argv[])
+{
+	__TEST_REQUIRE(kvm_has_cap(KVM_CAP_SPLIT_HUGE_PAGES),
+		       "KVM_SPLIT_HUGE_PAGES not supported (kvm-split not loaded, or no TDP MMU)");
+	TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_SVM));
+
+	/* Keep the rest of the VM on 4K pages, see split_huge_pages_test. */
+	TEST_ASSERT(!prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), "PR_SET_THP_DISABLE");
+
+	test_split();
+	__TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMSLOT_PAGE_SIZES) ==
+		       (KVM_MEM_MAX_PAGE_2M | KVM_MEM_MAX_PAGE_4K),
+		       "KVM_CAP_MEMSLOT_PAGE_SIZES not supported");
+	test_cap();
 	return 0;
 }
