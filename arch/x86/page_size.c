@@ -24,10 +24,55 @@ u32 kvm_arch_memslot_page_sizes(struct kvm *kvm)
 }
 
 /*
+ * The shadow MMU (nested NPT/EPT) splits best effort: on -ENOMEM it leaves
+ * a huge mapping in place.  Find any shadow mapping left above @level in
+ * the slot's rmaps and zap its range, so that the cap holds for nested
+ * guests too.  Faults cannot add such mappings meanwhile: the memslot with
+ * the new cap was installed, and SRCU readers of the old one drained,
+ * before kvm_mmu_slot_apply_flags() called us, so the set only shrinks and
+ * reading the rmap heads without mmu_lock misses nothing.
+ *
+ * Not exercised at runtime here: the selftests library of 6.12 cannot run
+ * an L2 guest on nested NPT, the only user of the shadow MMU under TDP.
+ *
+ * Locking: kvm->slots_lock held, no mmu_lock (kvm_zap_gfn_range() takes
+ * it).
+ */
+static void kvm_split_zap_shadow_huge(struct kvm *kvm,
+				      const struct kvm_memory_slot *slot,
+				      int level)
+{
+	gfn_t last = slot->base_gfn + slot->npages - 1;
+	int l;
+
+	if (!kvm_memslots_have_rmaps(kvm))
+		return;
+
+	for (l = level + 1; l <= KVM_MAX_HUGEPAGE_LEVEL; l++) {
+		struct kvm_rmap_head *rmap = slot->arch.rmap[l - PG_LEVEL_4K];
+		gfn_t base = slot->base_gfn >> KVM_HPAGE_GFN_SHIFT(l);
+		gfn_t i, n = gfn_to_index(last, slot->base_gfn, l) + 1;
+
+		if (!rmap)
+			continue;
+		for (i = 0; i < n; i++) {
+			gfn_t gfn = (base + i) << KVM_HPAGE_GFN_SHIFT(l);
+
+			if (!READ_ONCE(rmap[i].val))
+				continue;
+			kvm_zap_gfn_range(kvm, gfn,
+					  gfn + KVM_PAGES_PER_HPAGE(l));
+			cond_resched();
+		}
+	}
+}
+
+/*
  * Bring the slot's existing mappings under a lowered cap: split them in
  * place (TDP MMU, mmu_lock held for read), so vCPUs keep their memory
  * mapped.  If a page table cannot be allocated, or without the TDP MMU,
- * zap the slot instead: the cap holds when the ioctl returns, either way.
+ * zap the slot instead; nested (shadow MMU) mappings the split left huge
+ * are zapped too: the cap holds when the ioctl returns, either way.
  *
  * Locking: kvm->slots_lock held (memslot update), no mmu_lock.
  */
@@ -46,6 +91,8 @@ static void kvm_split_lower_cap(struct kvm *kvm,
 	}
 	if (r)
 		kvm_zap_gfn_range(kvm, start, end);
+	else
+		kvm_split_zap_shadow_huge(kvm, slot, level);
 }
 
 /*
