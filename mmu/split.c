@@ -13,6 +13,9 @@
 
 #include <kvm-split/kvm_split.h>
 
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
 bool kvm_split_is_cap(long cap)
 {
 	return cap == KVM_CAP_SPLIT_HUGE_PAGES ||
@@ -50,11 +53,25 @@ int kvm_split_enable_cap(struct kvm *kvm, struct kvm_enable_cap *cap)
 	}
 }
 
-void kvm_split_account(struct kvm *kvm, const struct kvm_split_count *c)
+/* See include/kvm-split/kvm_split.h. */
+int kvm_split_walk(struct kvm *kvm, const struct kvm_memory_slot *slot,
+		   gfn_t start, gfn_t end, u64 page_size,
+		   enum kvm_split_origin origin, struct kvm_split_count *count)
 {
+	struct kvm_split_count c = {};
+	int r;
+
+	r = kvm_arch_split_huge_pages(kvm, slot, start, end, page_size, &c);
+
 	/* Callers may run concurrently: add atomically, as page stats do. */
-	atomic64_add(c->split_2m, (atomic64_t *)&kvm->stat.generic.split_huge_2m);
-	atomic64_add(c->split_1g, (atomic64_t *)&kvm->stat.generic.split_huge_1g);
+	atomic64_add(c.split_2m, (atomic64_t *)&kvm->stat.generic.split_huge_2m);
+	atomic64_add(c.split_1g, (atomic64_t *)&kvm->stat.generic.split_huge_1g);
+	trace_kvm_split_huge_pages(slot, start, end - start, page_size, &c, r,
+				   origin);
+
+	count->split_2m += c.split_2m;
+	count->split_1g += c.split_1g;
+	return r;
 }
 
 /*
@@ -146,11 +163,10 @@ static int kvm_vm_ioctl_split_huge_pages(struct kvm *kvm,
 		done = min(args.num_pages,
 			   round_down(start + KVM_SPLIT_STEP_PAGES,
 				      KVM_SPLIT_STEP_PAGES) - start);
-		r = kvm_arch_split_huge_pages(kvm, slot, start, start + done,
-					      args.page_size, &count);
+		r = kvm_split_walk(kvm, slot, start, start + done,
+				   args.page_size, KVM_SPLIT_BY_IOCTL, &count);
 		mutex_unlock(&kvm->slots_lock);
 
-		kvm_split_account(kvm, &count);
 		args.split += count.split_2m + count.split_1g;
 		if (r) {
 			atomic64_inc((atomic64_t *)&kvm->stat.generic.split_huge_failed);

@@ -84,10 +84,9 @@ static void kvm_split_lower_cap(struct kvm *kvm,
 	int r = -EOPNOTSUPP;
 
 	if (tdp_mmu_enabled) {
-		r = kvm_arch_split_huge_pages(kvm, slot, start, end,
-					      level == PG_LEVEL_4K ? SZ_4K : SZ_2M,
-					      &count);
-		kvm_split_account(kvm, &count);
+		r = kvm_split_walk(kvm, slot, start, end,
+				   level == PG_LEVEL_4K ? SZ_4K : SZ_2M,
+				   KVM_SPLIT_BY_MEMSLOT_CAP, &count);
 	}
 	if (r)
 		kvm_zap_gfn_range(kvm, start, end);

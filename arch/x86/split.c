@@ -176,7 +176,6 @@ void kvm_arch_clear_dirty_log_presplit(struct kvm *kvm,
 	    !kvm_dirty_log_manual_protect_and_init_set(kvm))
 		return;
 
-	kvm_arch_split_huge_pages(kvm, slot, slot->base_gfn + start,
-				  slot->base_gfn + end, SZ_4K, &count);
-	kvm_split_account(kvm, &count);
+	kvm_split_walk(kvm, slot, slot->base_gfn + start, slot->base_gfn + end,
+		       SZ_4K, KVM_SPLIT_BY_CLEAR_DIRTY_LOG, &count);
 }

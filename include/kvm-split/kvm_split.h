@@ -27,6 +27,13 @@ struct kvm_split_count {
 	u64 split_1g;
 };
 
+/* Who asked for a split walk (the kvm_split_huge_pages tracepoint). */
+enum kvm_split_origin {
+	KVM_SPLIT_BY_IOCTL,		/* a step of KVM_SPLIT_HUGE_PAGES */
+	KVM_SPLIT_BY_MEMSLOT_CAP,	/* KVM_MEM_MAX_PAGE_* lowered */
+	KVM_SPLIT_BY_CLEAR_DIRTY_LOG,	/* a chunk of KVM_CLEAR_DIRTY_LOG */
+};
+
 #define KVM_MEM_MAX_PAGE_MASK	(KVM_MEM_MAX_PAGE_2M | KVM_MEM_MAX_PAGE_4K)
 
 /* Hooks called from upstream virt/kvm/kvm_main.c. */
@@ -49,7 +56,15 @@ bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 				       unsigned long *buf, u64 chunk);
 
 /* Shared by kvm-split's own files. */
-void kvm_split_account(struct kvm *kvm, const struct kvm_split_count *count);
+
+/*
+ * Split with kvm_arch_split_huge_pages() (same arguments, same locking),
+ * add what was split to the VM's statistics and to @count, and fire the
+ * kvm_split_huge_pages tracepoint.  Every split walk goes through here.
+ */
+int kvm_split_walk(struct kvm *kvm, const struct kvm_memory_slot *slot,
+		   gfn_t start, gfn_t end, u64 page_size,
+		   enum kvm_split_origin origin, struct kvm_split_count *count);
 
 /* Implemented by the architecture (arch/<arch>/). */
 
