@@ -14,8 +14,13 @@
  * the memslot page-size cap holds for L2's mappings too: L2's faults map
  * the slot with 2M pages, never 1G, and lowering the cap to 4K on the live
  * slot splits both roots in place.
+ *
+ * Last, dirty logging with manual protect, initially-set and the in-kernel
+ * clear chunk: a chunked KVM_CLEAR_DIRTY_LOG splits and write-protects both
+ * roots, so every page L1 or L2 writes afterwards is reported dirty.
  */
 #include <sys/prctl.h>
+#include <linux/bitmap.h>
 #include <linux/kvm_split.h>
 
 #include "kvm_util.h"
@@ -192,6 +197,57 @@ static void test_cap(void)
 	kvm_vm_free(vm);
 }
 
+/* Every bit of the slot's dirty log is @set. */
+static void assert_log(unsigned long *bmap, bool set)
+{
+	uint64_t i;
+
+	kvm_vm_get_dirty_log(vm, TEST_SLOT, bmap);
+	for (i = 0; i < TEST_PAGES; i++)
+		TEST_ASSERT(test_bit(i, bmap) == set,
+			    "page %lu is %sreported dirty", i, set ? "not " : "");
+}
+
+static void test_dirty_log_chunked(void)
+{
+	unsigned long *bmap = bitmap_zalloc(TEST_PAGES);
+	uint64_t s1g, s2m, chunks;
+	int level;
+
+	TEST_ASSERT(bmap, "out of memory");
+	create_vm(0);
+	vm_enable_cap(vm, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+		      KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE |
+		      KVM_DIRTY_LOG_INITIALLY_SET);
+	vm_enable_cap(vm, KVM_CAP_CLEAR_DIRTY_LOG_CHUNK, 4096);
+	run_pass(1, 1);
+	run_pass(2, 2);
+	vm_mem_region_set_flags(vm, TEST_SLOT, KVM_MEM_LOG_DIRTY_PAGES);
+
+	s1g = vm_get_stat(vm, "split_huge_1g");
+	s2m = vm_get_stat(vm, "split_huge_2m");
+	for (level = 1; level <= 2; level++) {
+		/* Clear everything fetched, in 16 MiB chunks. */
+		chunks = vm_get_stat(vm, "clear_dirty_chunks");
+		assert_log(bmap, true);
+		kvm_vm_clear_dirty_log(vm, TEST_SLOT, bmap, 0, TEST_PAGES);
+		TEST_ASSERT_EQ(vm_get_stat(vm, "clear_dirty_chunks") - chunks,
+			       TEST_PAGES / 4096);
+		assert_log(bmap, false);
+
+		/* Each page this guest writes must be logged again. */
+		run_pass(level, 2 + level);
+		assert_log(bmap, true);
+	}
+	/* The first clear split both roots' 1G pages, under the read lock. */
+	TEST_ASSERT_EQ(vm_get_stat(vm, "split_huge_1g") - s1g, 2);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "split_huge_2m") - s2m, 2 * 512);
+	pr_info("chunked clear: both roots split and write-protected, every L1 and L2 write logged\n");
+
+	kvm_vm_free(vm);
+	free(bmap);
+}
+
 int main(int argc, char *argv[])
 {
 	__TEST_REQUIRE(kvm_has_cap(KVM_CAP_SPLIT_HUGE_PAGES),
@@ -206,5 +262,8 @@ int main(int argc, char *argv[])
 		       (KVM_MEM_MAX_PAGE_2M | KVM_MEM_MAX_PAGE_4K),
 		       "KVM_CAP_MEMSLOT_PAGE_SIZES not supported");
 	test_cap();
+	__TEST_REQUIRE(kvm_has_cap(KVM_CAP_CLEAR_DIRTY_LOG_CHUNK),
+		       "KVM_CAP_CLEAR_DIRTY_LOG_CHUNK not supported");
+	test_dirty_log_chunked();
 	return 0;
 }
