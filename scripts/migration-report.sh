@@ -40,7 +40,7 @@ if ! command -v gnuplot >/dev/null; then
 	exit 0
 fi
 gnuplot <<EOF
-set terminal pngcairo size 1200,420 font ",10"
+set terminal pngcairo size 1200,420 font ",10" noenhanced
 set output "$out/migration.png"
 set datafile separator ","
 set key off
