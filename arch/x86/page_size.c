@@ -14,6 +14,10 @@
 #include <linux/sizes.h>
 
 #include "mmu.h"
+#include "mmu/mmu_internal.h"
+#include "mmu/spte.h"
+#include "mmu/tdp_iter.h"
+#include "mmu/tdp_mmu.h"
 
 #include <kvm-split/kvm_split.h>
 #include <kvm-split/x86_mmu.h>
@@ -95,6 +99,131 @@ static void kvm_split_lower_cap(struct kvm *kvm,
 }
 
 /*
+ * The huge SPTE that maps exactly what the page table under @iter maps (a
+ * non-leaf SPTE at a huge level), or 0 if there is none: every entry must
+ * be a present leaf, the pfns contiguous from a first one aligned to the
+ * huge size, and all other bits but accessed/dirty equal.  The huge SPTE
+ * then maps no page that was not mapped, with no permission that was not
+ * granted: the guest cannot tell, and an MMU notifier invalidation that
+ * zapped any of the entries makes us skip the table.  Accessed and dirty
+ * state of the old entries is handed to the primary MMU when the table is
+ * removed (handle_removed_pt()).  Tables made for the NX huge page
+ * mitigation stay.
+ *
+ * Locking: mmu_lock held for read, under rcu_read_lock().
+ */
+static u64 kvm_split_collapsed_spte(struct tdp_iter *iter)
+{
+	struct kvm_mmu_page *child = spte_to_child_sp(iter->old_spte);
+	u64 ignored = SPTE_BASE_ADDR_MASK | shadow_accessed_mask |
+		      shadow_dirty_mask;
+	u64 step = KVM_PAGES_PER_HPAGE(iter->level - 1);
+	u64 first = READ_ONCE(child->spt[0]), spte;
+	kvm_pfn_t pfn = spte_to_pfn(first);
+	int i;
+
+	if (child->nx_huge_page_disallowed ||
+	    !IS_ALIGNED(pfn, KVM_PAGES_PER_HPAGE(iter->level)))
+		return 0;
+
+	for (i = 0; i < SPTE_ENT_PER_PAGE; i++) {
+		spte = READ_ONCE(child->spt[i]);
+		if (!is_shadow_present_pte(spte) ||
+		    !is_last_spte(spte, iter->level - 1) ||
+		    spte_to_pfn(spte) != pfn + i * step ||
+		    (spte & ~ignored) != (first & ~ignored))
+			return 0;
+	}
+	/* 4K entries have no page-size bit; 2M ones have it already. */
+	return first | PT_PAGE_SIZE_MASK;
+}
+
+/*
+ * Replace the page tables at @level of @root that map one huge page of
+ * @slot, as far as the slot's cap, the host mapping and lpage_info allow,
+ * with that huge mapping, each by an atomic exchange of the parent SPTE, as
+ * the fault path does when it maps a huge page over a page table.  Returns
+ * how many were recovered.
+ *
+ * Locking: kvm->slots_lock and mmu_lock (read) held.  rcu_read_lock() is
+ * held across the TLB flush, here or in tdp_mmu_iter_cond_resched(), so no
+ * removed table is freed while a vCPU's paging-structure cache may still
+ * point to it.
+ */
+static u64 kvm_split_recover_root(struct kvm *kvm, struct kvm_mmu_page *root,
+				  const struct kvm_memory_slot *slot,
+				  int level)
+{
+	gfn_t start = slot->base_gfn, end = start + slot->npages;
+	struct tdp_iter iter;
+	bool flush = false;
+	u64 huge, n = 0;
+
+	rcu_read_lock();
+	for_each_tdp_pte_min_level(iter, root, level, start, end) {
+retry:
+		if (tdp_mmu_iter_cond_resched(kvm, &iter, flush, true)) {
+			flush = false;
+			continue;
+		}
+
+		if (iter.level != level ||
+		    !is_shadow_present_pte(iter.old_spte) ||
+		    is_last_spte(iter.old_spte, iter.level))
+			continue;
+
+		/* lpage_info only covers huge pages inside the slot. */
+		if (iter.gfn < start ||
+		    iter.gfn + KVM_PAGES_PER_HPAGE(level) > end ||
+		    kvm_mmu_max_mapping_level(kvm, slot, iter.gfn, level) < level)
+			continue;
+
+		huge = kvm_split_collapsed_spte(&iter);
+		if (!huge)
+			continue;
+		if (tdp_mmu_set_spte_atomic(kvm, &iter, huge))
+			goto retry;
+		flush = true;
+		n++;
+	}
+	if (flush)
+		kvm_flush_remote_tlbs_memslot(kvm, slot);
+	rcu_read_unlock();
+	return n;
+}
+
+/*
+ * A raised cap: make the slot's small mappings huge again in place where
+ * they map whole huge pages, 2M first, then 1G out of 2M, so vCPUs do not
+ * have to fault them back in.  Linux 6.12 only zaps collapsible mappings
+ * (6.13 recovers in place when dirty logging is disabled); the caller zaps
+ * whatever this leaves collapsible, and the shadow MMU's mappings.  Never
+ * while the slot's writes are tracked: a huge writable SPTE would hide
+ * writes from dirty logging.
+ *
+ * Locking: kvm->slots_lock held; takes mmu_lock for read.
+ */
+static void kvm_split_recover_huge_pages(struct kvm *kvm,
+					 const struct kvm_memory_slot *slot)
+{
+	int level, max = kvm_split_slot_max_level(slot);
+	struct kvm_mmu_page *root;
+
+	if (!tdp_mmu_enabled || kvm_slot_dirty_track_enabled(slot) ||
+	    kvm_slot_can_be_private(slot))
+		return;
+
+	read_lock(&kvm->mmu_lock);
+	for (level = PG_LEVEL_2M; level <= min(max, KVM_MAX_HUGEPAGE_LEVEL);
+	     level++)
+		for (root = tdp_mmu_next_root(kvm, NULL, true); root;
+		     root = tdp_mmu_next_root(kvm, root, true))
+			if (kvm_mmu_page_as_id(root) == slot->as_id)
+				kvm_split_recover_root(kvm, root, slot, level);
+	read_unlock(&kvm->mmu_lock);
+}
+
+/*
  * Hook at the top of kvm_mmu_slot_apply_flags(), after the new memslot is
  * visible to vCPUs (so no new fault maps above the new cap).  Only a
  * flags-only change has mappings to fix: a new slot has none and a moved
@@ -119,11 +248,12 @@ void kvm_split_apply_page_size(struct kvm *kvm,
 	} else if (new_level > old_level &&
 		   !((old->flags | new->flags) & KVM_MEM_LOG_DIRTY_PAGES)) {
 		/*
-		 * Raised cap: zap what could now be mapped larger so that
-		 * faults rebuild huge mappings (6.12 has no in-place
-		 * recovery).  While dirty logging is on mappings stay small
-		 * anyway, and disabling it zaps collapsible SPTEs itself.
+		 * Raised cap: recover huge mappings in place where the pages
+		 * allow, and zap what could still be mapped larger so that
+		 * faults rebuild it.  While dirty logging is on mappings stay
+		 * small anyway, and disabling it zaps collapsible SPTEs.
 		 */
+		kvm_split_recover_huge_pages(kvm, new);
 		kvm_mmu_zap_collapsible_sptes(kvm, new);
 	}
 }

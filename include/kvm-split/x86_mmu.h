@@ -28,6 +28,9 @@ bool __must_check tdp_mmu_iter_cond_resched(struct kvm *kvm,
 struct kvm_mmu_page *tdp_mmu_alloc_sp_for_split(void);
 int tdp_mmu_split_huge_page(struct kvm *kvm, struct tdp_iter *iter,
 			    struct kvm_mmu_page *sp, bool shared);
+int __must_check tdp_mmu_set_spte_atomic(struct kvm *kvm,
+					 struct tdp_iter *iter,
+					 u64 new_spte);
 
 /* mmu/mmu.c */
 void kvm_shadow_mmu_try_split_huge_pages(struct kvm *kvm,
