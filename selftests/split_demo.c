@@ -112,8 +112,8 @@ int main(void)
 	run(vcpu);
 	show(vm, "KVM_MEM_MAX_PAGE_2M: 4K mappings stay small:");
 	vm_mem_region_set_flags(vm, SLOT, 0);
+	show(vm, "cap lifted: recovered in place as 1G:");
 	run(vcpu);
-	show(vm, "cap lifted: zapped, re-faulted as 1G:");
 	vm_mem_region_set_flags(vm, SLOT, KVM_MEM_MAX_PAGE_2M);
 	show(vm, "KVM_MEM_MAX_PAGE_2M on a live 1G: split:");
 	run(vcpu);

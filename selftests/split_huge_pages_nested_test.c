@@ -12,8 +12,9 @@
  *
  * The same setup with the slot capped at 2M (KVM_MEM_MAX_PAGE_2M) proves
  * the memslot page-size cap holds for L2's mappings too: L2's faults map
- * the slot with 2M pages, never 1G, and lowering the cap to 4K on the live
- * slot splits both roots in place.
+ * the slot with 2M pages, never 1G, lowering the cap to 4K on the live
+ * slot splits both roots in place, and raising it back to 2M recovers
+ * both roots' 2M mappings in place.
  *
  * Last, dirty logging with manual protect, initially-set and the in-kernel
  * clear chunk: a chunked KVM_CLEAR_DIRTY_LOG splits and write-protects both
@@ -193,6 +194,16 @@ static void test_cap(void)
 	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_2m"), p2m);
 	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_1g"), p1g);
 	pr_info("cap 4K: both roots split in place, data intact, nothing huge after\n");
+
+	/* Raising it back recovers both roots' 2M mappings in place. */
+	p4k = vm_get_stat(vm, "pages_4k");
+	vm_mem_region_set_flags(vm, TEST_SLOT, KVM_MEM_MAX_PAGE_2M);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_2m") - p2m, 2 * 512);
+	TEST_ASSERT_EQ(p4k - vm_get_stat(vm, "pages_4k"), 2 * TEST_PAGES);
+	run_pass(1, 5);
+	run_pass(2, 6);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_2m") - p2m, 2 * 512);
+	pr_info("cap 2M again: both roots recovered in place, data intact\n");
 
 	kvm_vm_free(vm);
 }
