@@ -39,6 +39,7 @@
 #include <linux/bitmap.h>
 #include <linux/kvm_split.h>
 
+#include "kvm_split_util.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
@@ -81,16 +82,7 @@ static void *vcpu_thread(void *arg)
 	struct kvm_vcpu *vcpu = arg;
 	struct ucall uc;
 
-	vcpu_run(vcpu);
-	switch (get_ucall(vcpu, &uc)) {
-	case UCALL_DONE:
-		break;
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-	default:
-		TEST_FAIL("Unexpected exit: %s",
-			  exit_reason_str(vcpu->run->exit_reason));
-	}
+	TEST_ASSERT_EQ(ks_vcpu_run(vcpu, &uc), UCALL_DONE);
 	return NULL;
 }
 

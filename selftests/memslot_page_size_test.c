@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <linux/kvm_split.h>
 
+#include "kvm_split_util.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
@@ -61,15 +62,7 @@ static void run_pass(void)
 {
 	struct ucall uc;
 
-	vcpu_run(vcpu);
-	switch (get_ucall(vcpu, &uc)) {
-	case UCALL_SYNC:
-		break;
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-	default:
-		TEST_FAIL("unexpected exit %s", exit_reason_str(vcpu->run->exit_reason));
-	}
+	TEST_ASSERT_EQ(ks_vcpu_run(vcpu, &uc), UCALL_SYNC);
 }
 
 struct stats {

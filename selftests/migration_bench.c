@@ -40,6 +40,7 @@
 #include <linux/bitmap.h>
 #include <linux/kvm_split.h>
 
+#include "kvm_split_util.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
@@ -177,21 +178,10 @@ static void *vcpu_thread(void *arg)
 	struct kvm_vcpu *vcpu = arg;
 	struct ucall uc;
 
-	for (;;) {
-		vcpu_run(vcpu);
-		switch (get_ucall(vcpu, &uc)) {
-		case UCALL_SYNC:
-			sem_post(&sem_ready);
-			break;
-		case UCALL_DONE:
-			return NULL;
-		case UCALL_ABORT:
-			REPORT_GUEST_ASSERT(uc);
-		default:
-			TEST_FAIL("Unexpected exit: %s",
-				  exit_reason_str(vcpu->run->exit_reason));
-		}
-	}
+	/* GUEST_SYNC once populated, GUEST_DONE once told to stop. */
+	while (ks_vcpu_run(vcpu, &uc) == UCALL_SYNC)
+		sem_post(&sem_ready);
+	return NULL;
 }
 
 static uint64_t guest_writes_total(void)

@@ -43,6 +43,7 @@
 #include <sys/prctl.h>
 #include <linux/kvm_split.h>
 
+#include "kvm_split_util.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
@@ -219,16 +220,7 @@ static void run_cmd(uint64_t cmd)
 	struct ucall uc;
 
 	WRITE_ONCE(*(uint64_t *)addr_gva2hva(vm, (vm_vaddr_t)&guest_cmd), cmd);
-	vcpu_run(vcpu);
-	switch (get_ucall(vcpu, &uc)) {
-	case UCALL_SYNC:
-		break;
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-	default:
-		TEST_FAIL("unexpected exit: %s",
-			  exit_reason_str(vcpu->run->exit_reason));
-	}
+	TEST_ASSERT_EQ(ks_vcpu_run(vcpu, &uc), UCALL_SYNC);
 }
 
 static void set_gen(uint64_t g)

@@ -25,6 +25,7 @@
 #include <linux/bitmap.h>
 #include <linux/kvm_split.h>
 
+#include "kvm_split_util.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
@@ -77,18 +78,9 @@ static void *vcpu_thread(void *arg)
 	struct ucall uc;
 
 	for (;;) {
-		vcpu_run(vcpu);
-		switch (get_ucall(vcpu, &uc)) {
-		case UCALL_SYNC:
-			TEST_ASSERT_EQ(uc.args[1], passes[vcpu->id] + 1);
-			WRITE_ONCE(passes[vcpu->id], uc.args[1]);
-			break;
-		case UCALL_ABORT:
-			REPORT_GUEST_ASSERT(uc);
-		default:
-			TEST_FAIL("Unexpected exit: %s",
-				  exit_reason_str(vcpu->run->exit_reason));
-		}
+		TEST_ASSERT_EQ(ks_vcpu_run(vcpu, &uc), UCALL_SYNC);
+		TEST_ASSERT_EQ(uc.args[1], passes[vcpu->id] + 1);
+		WRITE_ONCE(passes[vcpu->id], uc.args[1]);
 
 		if (READ_ONCE(park_request)) {
 			sem_post(&sem_parked);

@@ -24,6 +24,7 @@
 #include <linux/bitmap.h>
 #include <linux/kvm_split.h>
 
+#include "kvm_split_util.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "svm_util.h"
@@ -95,17 +96,8 @@ static void run_pass(int level, uint64_t gen)
 
 	guest_gen = gen;
 	sync_global_to_guest(vm, guest_gen);
-	vcpu_run(vcpu);
-	switch (get_ucall(vcpu, &uc)) {
-	case UCALL_SYNC:
-		TEST_ASSERT_EQ(uc.args[1], level);
-		break;
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-	default:
-		TEST_FAIL("Unexpected exit: %s",
-			  exit_reason_str(vcpu->run->exit_reason));
-	}
+	TEST_ASSERT_EQ(ks_vcpu_run(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[1], level);
 
 	for (i = 0; i < TEST_PAGES; i++)
 		TEST_ASSERT(hva[i * PAGE_SIZE / 8] == pattern(gen, i),

@@ -25,6 +25,7 @@
 #include <sys/time.h>
 #include <linux/kvm_split.h>
 
+#include "kvm_split_util.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
@@ -82,17 +83,8 @@ static void run_guest(uint64_t gen)
 
 	guest_gen = gen;
 	sync_global_to_guest(vm, guest_gen);
-	vcpu_run(vcpu);
-	switch (get_ucall(vcpu, &uc)) {
-	case UCALL_SYNC:
-		TEST_ASSERT_EQ(uc.args[1], gen);
-		break;
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-	default:
-		TEST_FAIL("Unexpected exit: %s",
-			  exit_reason_str(vcpu->run->exit_reason));
-	}
+	TEST_ASSERT_EQ(ks_vcpu_run(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[1], gen);
 
 	for (i = 0; i < TEST_PAGES; i++)
 		TEST_ASSERT(hva[i * PAGE_SIZE / 8] == pattern(gen, i),

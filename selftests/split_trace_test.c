@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <linux/kvm_split.h>
 
+#include "kvm_split_util.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
@@ -64,11 +65,7 @@ static void run_guest(void)
 {
 	struct ucall uc;
 
-	vcpu_run(vcpu);
-	if (get_ucall(vcpu, &uc) == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	TEST_ASSERT(uc.cmd == UCALL_SYNC, "unexpected exit: %s",
-		    exit_reason_str(vcpu->run->exit_reason));
+	TEST_ASSERT_EQ(ks_vcpu_run(vcpu, &uc), UCALL_SYNC);
 }
 
 /* tracefs: where it is mounted, or mount it at /sys/kernel/tracing. */
