@@ -13,6 +13,12 @@
  * D-bit cleaned) under the write lock for that chunk only; the lock is then
  * released and the task may reschedule before the next chunk.
  *
+ * Where the arch can re-arm dirty logging with atomic SPTE updates (x86:
+ * TDP MMU only, no shadow-MMU pages, no PML; module parameter
+ * clear_dirty_log_shared, default on), a chunk's bits are cleared and its
+ * pages write-protected under mmu_lock held for read instead: no write hold
+ * at all.  arch/x86/dirty_log.c explains why no write is lost that way.
+ *
  * TLB flushing is upstream's: one flush of the memslot after the last
  * chunk, before the ioctl returns.  That suffices for the same reason it
  * does upstream: userspace reads a page's contents only after CLEAR
@@ -64,6 +70,11 @@ module_param_cb(clear_dirty_log_chunk, &clear_dirty_log_chunk_ops,
 MODULE_PARM_DESC(clear_dirty_log_chunk,
 		 "KVM_CLEAR_DIRTY_LOG chunk in 4 KiB pages for VMs that do not set KVM_CAP_CLEAR_DIRTY_LOG_CHUNK (0: one pass, as upstream)");
 
+static bool clear_dirty_log_shared = true;
+module_param(clear_dirty_log_shared, bool, 0644);
+MODULE_PARM_DESC(clear_dirty_log_shared,
+		 "Chunked KVM_CLEAR_DIRTY_LOG re-arms pages under mmu_lock held for read where the arch allows it");
+
 /* The chunk size in pages for @kvm, 0 for upstream's single pass. */
 u64 kvm_split_clear_chunk(struct kvm *kvm)
 {
@@ -94,13 +105,82 @@ static void kvm_split_note_hold(struct kvm *kvm, u64 ns)
 }
 
 /*
+ * Clear the bits of words [@i, @n) of @buf in @slot's dirty bitmap and
+ * re-arm dirty logging for the pages whose bits were really cleared.
+ * Returns true if a TLB flush is needed.
+ *
+ * Locking: mmu_lock held, for write, or for read if @shared (then
+ * kvm_arch_clear_dirty_log_shared_ok() was true under this hold).
+ */
+static bool kvm_split_clear_words(struct kvm *kvm,
+				  struct kvm_memory_slot *slot, u64 first_page,
+				  unsigned long *buf, unsigned long i,
+				  unsigned long n, bool shared)
+{
+	bool flush = false;
+
+	for (; i < n; i++) {
+		atomic_long_t *p = (atomic_long_t *)
+			&slot->dirty_bitmap[first_page / BITS_PER_LONG + i];
+		unsigned long mask = buf[i];
+		gfn_t gfn_offset = first_page + i * BITS_PER_LONG;
+
+		if (!mask)
+			continue;
+		/* Only bits really cleared get write-protected. */
+		mask &= atomic_long_fetch_andnot(mask, p);
+		if (!mask)
+			continue;
+		/* Flush whenever bits were cleared, as upstream. */
+		flush = true;
+		if (shared)
+			kvm_arch_clear_dirty_log_shared(kvm, slot, gfn_offset,
+							mask);
+		else
+			kvm_arch_mmu_enable_log_dirty_pt_masked(kvm, slot,
+								gfn_offset,
+								mask);
+	}
+	return flush;
+}
+
+/*
+ * Clear a chunk under mmu_lock held for read if the arch allows it now.
+ * Returns false, having done nothing, if it does not.
+ */
+static bool kvm_split_clear_words_shared(struct kvm *kvm,
+					 struct kvm_memory_slot *slot,
+					 u64 first_page, unsigned long *buf,
+					 unsigned long i, unsigned long n,
+					 bool *flush)
+{
+#ifdef KVM_HAVE_MMU_RWLOCK
+	bool ok;
+
+	if (!READ_ONCE(clear_dirty_log_shared))
+		return false;
+
+	read_lock(&kvm->mmu_lock);
+	ok = kvm_arch_clear_dirty_log_shared_ok(kvm);
+	if (ok)
+		*flush |= kvm_split_clear_words(kvm, slot, first_page, buf, i,
+						n, true);
+	read_unlock(&kvm->mmu_lock);
+	return ok;
+#else
+	return false;
+#endif
+}
+
+/*
  * The chunked body of kvm_clear_dirty_log_protect(): @buf holds the user's
  * bitmap for pages [@first_page, @first_page + @num_pages) of @slot, already
  * validated by upstream.  Returns true if a TLB flush of the memslot is
  * needed (the caller does it, as upstream).
  *
  * Locking: kvm->slots_lock held; mmu_lock taken for read (split) and for
- * write (clear) once per chunk, never held across chunks.
+ * write (clear), or only for read where the arch allows it, once per chunk,
+ * never held across chunks.
  */
 bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 				       struct kvm_memory_slot *slot,
@@ -122,27 +202,15 @@ bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 		    n * BITS_PER_LONG)
 			kvm_arch_clear_dirty_log_presplit(kvm, slot, offset, cend);
 
-		t0 = ktime_get_ns();
-		KVM_MMU_LOCK(kvm);
-		for (; i < n; i++) {
-			atomic_long_t *p = (atomic_long_t *)
-				&slot->dirty_bitmap[first_page / BITS_PER_LONG + i];
-			unsigned long mask = buf[i];
-			gfn_t gfn_offset = first_page + i * BITS_PER_LONG;
-
-			if (!mask)
-				continue;
-			/* Only bits really cleared get write-protected. */
-			mask &= atomic_long_fetch_andnot(mask, p);
-			if (mask) {
-				flush = true;
-				kvm_arch_mmu_enable_log_dirty_pt_masked(kvm, slot,
-									gfn_offset,
-									mask);
-			}
+		if (!kvm_split_clear_words_shared(kvm, slot, first_page, buf,
+						  i, n, &flush)) {
+			t0 = ktime_get_ns();
+			KVM_MMU_LOCK(kvm);
+			flush |= kvm_split_clear_words(kvm, slot, first_page,
+						       buf, i, n, false);
+			KVM_MMU_UNLOCK(kvm);
+			kvm_split_note_hold(kvm, ktime_get_ns() - t0);
 		}
-		KVM_MMU_UNLOCK(kvm);
-		kvm_split_note_hold(kvm, ktime_get_ns() - t0);
 
 		chunks++;
 		offset = cend;

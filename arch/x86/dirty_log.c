@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvm-split: re-arm dirty logging under mmu_lock held for read (x86).
+ *
+ * Upstream's KVM_CLEAR_DIRTY_LOG re-arms the cleared pages with
+ * kvm_arch_mmu_enable_log_dirty_pt_masked() under mmu_lock held for write,
+ * which the shadow MMU's rmaps and PML's dirty-bit clearing need.  On the
+ * TDP MMU alone, write-protecting a page is an atomic update of its SPTEs,
+ * as upstream already does under the read lock when dirty logging is
+ * enabled (wrprot_gfn_range()).  The chunked clear uses this path while the
+ * VM has no shadow-MMU pages and the CPU logs by write protection (no PML):
+ * vCPU faults that need mmu_lock then never wait for a clear.
+ *
+ * Why no write is lost.  The caller clears a word's dirty bits first,
+ * atomically and only those set, then this write-protects the pages whose
+ * bits it cleared by cmpxchg of their SPTEs, and the TLBs are flushed before
+ * the ioctl returns, as upstream.
+ *  - A vCPU write after the SPTE became read-only faults.  Every path that
+ *    makes a logged page writable again sets its dirty bit with it
+ *    (make_spte() and fast_page_fault() call mark_page_dirty_in_slot()), so
+ *    the bit is set after ours was cleared and stays set.
+ *  - A write through a stale TLB entry before the flush lands before
+ *    userspace reads the page, after the ioctl returns: it is in the copy.
+ *  - A fault racing us that installs a new SPTE does so by cmpxchg as well:
+ *    ours fails, re-reads the SPTE and looks at it again; and a writable
+ *    new SPTE comes with its dirty bit set, as above.
+ *  - Shadow-MMU pages (nested NPT/EPT, or shadow paging) are created under
+ *    mmu_lock held for write, so none can appear during our read hold once
+ *    kvm_memslots_have_rmaps() said there were none; those created later
+ *    are writable only with their dirty bit set.
+ * PML (Intel) clears dirty bits instead of write-protecting: that path
+ * keeps upstream's write lock here, as it cannot be tested under emulation.
+ */
+#include <linux/kvm_host.h>
+
+#include "mmu.h"
+#include "mmu/mmu_internal.h"
+#include "mmu/spte.h"
+#include "mmu/tdp_iter.h"
+#include "mmu/tdp_mmu.h"
+
+#include <kvm-split/kvm_split.h>
+#include <kvm-split/x86_mmu.h>
+
+/* Locking: mmu_lock held for read, the same hold as the clear itself. */
+bool kvm_arch_clear_dirty_log_shared_ok(struct kvm *kvm)
+{
+	lockdep_assert_held_read(&kvm->mmu_lock);
+
+	return tdp_mmu_enabled && !kvm_x86_ops.cpu_dirty_log_size &&
+	       !kvm_memslots_have_rmaps(kvm);
+}
+
+/*
+ * Write-protect the 4K pages of @root at @base + the bits of @mask, and any
+ * huge mapping over them whole (a huge page left by a failed split, with
+ * manual-protect and initially-set; upstream write-protects it too).
+ *
+ * Locking: mmu_lock held for read; never yields (at most 64 pages).
+ */
+static bool kvm_split_wrprot_masked(struct kvm *kvm, struct kvm_mmu_page *root,
+				    gfn_t base, unsigned long mask)
+{
+	struct tdp_iter iter;
+	bool flush = false;
+
+	rcu_read_lock();
+	for_each_tdp_pte_min_level(iter, root, PG_LEVEL_4K, base + __ffs(mask),
+				   base + __fls(mask) + 1) {
+retry:
+		if (!is_shadow_present_pte(iter.old_spte) ||
+		    !is_last_spte(iter.old_spte, iter.level) ||
+		    !(iter.old_spte & PT_WRITABLE_MASK))
+			continue;
+
+		if (iter.level == PG_LEVEL_4K &&
+		    !(mask & BIT_ULL(iter.gfn - base)))
+			continue;
+
+		if (tdp_mmu_set_spte_atomic(kvm, &iter,
+					    iter.old_spte & ~PT_WRITABLE_MASK))
+			goto retry;
+		flush = true;
+	}
+	rcu_read_unlock();
+	return flush;
+}
+
+/*
+ * See include/kvm-split/kvm_split.h.  Every valid TDP MMU root of the
+ * slot's address space, as upstream's kvm_tdp_mmu_clear_dirty_pt_masked().
+ *
+ * Locking: mmu_lock held for read, kvm_arch_clear_dirty_log_shared_ok()
+ * true under the same hold.
+ */
+bool kvm_arch_clear_dirty_log_shared(struct kvm *kvm,
+				     const struct kvm_memory_slot *slot,
+				     gfn_t gfn_offset, unsigned long mask)
+{
+	gfn_t base = slot->base_gfn + gfn_offset;
+	struct kvm_mmu_page *root;
+	bool flush = false;
+
+	lockdep_assert_held_read(&kvm->mmu_lock);
+
+	for (root = tdp_mmu_next_root(kvm, NULL, true); root;
+	     root = tdp_mmu_next_root(kvm, root, true))
+		if (kvm_mmu_page_as_id(root) == slot->as_id)
+			flush |= kvm_split_wrprot_masked(kvm, root, base, mask);
+	return flush;
+}
