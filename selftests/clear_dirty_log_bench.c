@@ -336,6 +336,10 @@ static void print_table(const char *title, struct row *rows, int n,
 		if (rows[i].hold < 0) {
 			snprintf(hold, sizeof(hold), steady ? "<= wall" : "n/a");
 			snprintf(ratio, sizeof(ratio), steady ? "1" : "-");
+		} else if (!rows[i].hold) {
+			/* kvm.clear_dirty_log_shared: no write hold at all. */
+			snprintf(hold, sizeof(hold), "0 (read lock)");
+			snprintf(ratio, sizeof(ratio), "-");
 		} else {
 			snprintf(hold, sizeof(hold), "%.3f (%.3f)", rows[i].hold,
 				 rows[i].hold_min);
@@ -370,6 +374,13 @@ static void check_goal(struct row *rows, int n, uint64_t pages)
 	}
 	if (!r0 || !r16) {
 		printf("\ngoal: not evaluated (needs chunk 0 and 4096 = 16 MiB)\n");
+		return;
+	}
+	if (!r16->hold) {
+		printf("\ngoal (steady state, 16 MiB chunks vs chunk 0): no mmu_lock write hold at all (read-locked clears): met\n");
+		printf("  total time: wall %+.1f%%, CPU %+.1f%% (need <= +10%%)\n",
+		       100.0 * (r16->wall / r0->wall - 1),
+		       100.0 * (r16->cpu / r0->cpu - 1));
 		return;
 	}
 	by_wall = r0->wall / r16->hold;

@@ -15,7 +15,9 @@
  *    rounds dirty logging is turned off and on, so that KVM maps the slot
  *    huge again and the next clears split it chunk by chunk while the vCPUs
  *    write.  clear_dirty_chunks must grow by the exact number of chunks of
- *    each call.
+ *    each call.  The run in tests.list with kvm.clear_dirty_log_shared=N
+ *    hunts through the write-locked path, the default one through the
+ *    read-locked one (the longest write hold tells which ran).
  * 2. The capability's arguments: KVM_CHECK_EXTENSION, bad values, sizes,
  *    flags and args[1..3] fail with EINVAL and leave the previous chunk in
  *    force (seen from the clear_dirty_chunks count of a later clear); the
@@ -393,6 +395,18 @@ static void test_lost_writes(uint64_t max_rounds, uint64_t max_secs)
 	if (eager)
 		TEST_ASSERT(vm_get_stat(vm, "split_huge_2m") > split0,
 			    "chunked clears never split a huge mapping");
+	/*
+	 * With kvm.clear_dirty_log_shared (TDP MMU, no nested guest, no PML)
+	 * chunked clears never take mmu_lock for write; without it they do.
+	 * The longest write hold proves which path the hunt exercised.
+	 */
+	if (read_param_bool("/sys/module/kvm/parameters/clear_dirty_log_shared"))
+		TEST_ASSERT_EQ(vm_get_stat(vm, "clear_dirty_max_hold_ns"), 0);
+	else
+		TEST_ASSERT(vm_get_stat(vm, "clear_dirty_max_hold_ns"),
+			    "chunked clears never held mmu_lock for write");
+	pr_info("  chunked clears under mmu_lock held %s\n",
+		vm_get_stat(vm, "clear_dirty_max_hold_ns") ? "for write" : "for read only");
 
 	kvm_vm_free(vm);
 	free(bmap);
