@@ -4,8 +4,9 @@
  * memslot flags of kvm-split.
  *
  * A 1 GiB slot backed by a 1 GiB hugetlb page, which KVM maps with one 1G
- * NPT/EPT entry when nothing caps it.  The test asserts from the VM's page
- * stats that:
+ * NPT/EPT entry when nothing caps it (and 256 MiB slots backed by 2M
+ * hugetlb pages and by THP).  The test asserts from the VM's page stats
+ * that:
  *  - a slot created with a cap is never mapped larger than the cap;
  *  - lowering the cap on a live slot splits the existing mappings in place
  *    before the ioctl returns (pages_2m/pages_4k move, split_huge_* count),
@@ -109,7 +110,8 @@ static int try_set_flags(uint32_t flags, uint64_t gpa)
 					   r->host_mem);
 }
 
-static void create_vm(uint32_t flags)
+static void __create_vm(uint32_t flags, enum vm_mem_backing_src_type src,
+			uint64_t npages)
 {
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
 	vm_enable_cap(vm, KVM_CAP_MEMSLOT_PAGE_SIZES,
@@ -119,12 +121,22 @@ static void create_vm(uint32_t flags)
 	run_pass();
 	base = get_stats();
 
-	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS_HUGETLB_1GB,
-				    TEST_GPA, TEST_SLOT, TEST_PAGES, flags);
+	vm_userspace_mem_region_add(vm, src, TEST_GPA, TEST_SLOT, npages, flags);
+	/*
+	 * One 1G guest mapping whatever the slot's size (the guest touches
+	 * only the slot): it needs no new guest page table, whose 4K mapping
+	 * would show in the stats.
+	 */
 	virt_map_level(vm, TEST_GPA, TEST_GPA, TEST_SIZE, PG_LEVEL_1G);
 	/* Restart the guest at the top, now over the test slot. */
 	vcpu_arch_set_entry_point(vcpu, guest_code);
-	vcpu_args_set(vcpu, 1, TEST_PAGES);
+	vcpu_args_set(vcpu, 1, npages);
+}
+
+/* The 1 GiB slot on one 1 GiB hugetlb page most tests use. */
+static void create_vm(uint32_t flags)
+{
+	__create_vm(flags, VM_MEM_SRC_ANONYMOUS_HUGETLB_1GB, TEST_PAGES);
 }
 
 static void test_create_capped(void)
@@ -224,6 +236,47 @@ static void test_dirty_logging(void)
 	kvm_vm_free(vm);
 }
 
+/*
+ * The same cap changes on a 256 MiB slot backed by 2M hugetlb pages or by
+ * THP: lowering to 4K splits every 2M mapping in place; raising the cap
+ * back recovers in place exactly the 2M mappings the host backs with a huge
+ * page (all of them with hugetlb; with THP, those the host got huge).
+ */
+static void test_backing(enum vm_mem_backing_src_type src)
+{
+	uint64_t npages = (256ULL << 20) / 4096, huge;
+	const char *name = vm_mem_backing_src_alias(src)->name;
+	struct stats s;
+
+	__create_vm(0, src, npages);
+	/*
+	 * KVM's own faults got no THP from this kernel: back the slot with
+	 * huge pages from userspace first, as a VMM that preallocates does.
+	 */
+	if (src == VM_MEM_SRC_ANONYMOUS_THP)
+		memset(addr_gpa2hva(vm, TEST_GPA), 0, npages * 4096);
+	run_pass();
+	s = get_stats();
+	huge = s.p2m - base.p2m;
+	if (src == VM_MEM_SRC_ANONYMOUS_HUGETLB)
+		TEST_ASSERT_EQ(huge, npages / 512);
+	TEST_ASSERT(huge, "%s: nothing mapped with 2M pages", name);
+	assert_mapped(npages - huge * 512, huge, 0);
+
+	set_flags(KVM_MEM_MAX_PAGE_4K);
+	assert_mapped(npages, 0, 0);
+	run_pass();
+	assert_mapped(npages, 0, 0);
+
+	set_flags(0);
+	assert_mapped(npages - huge * 512, huge, 0);
+	run_pass();
+	assert_mapped(npages - huge * 512, huge, 0);
+	pr_info("%s: %lu 2M mappings split to 4K and recovered in place\n",
+		name, huge);
+	kvm_vm_free(vm);
+}
+
 /* A VM that did not enable the flags sees upstream's uAPI. */
 static void test_not_enabled(void)
 {
@@ -306,6 +359,8 @@ int main(int argc, char *argv[])
 	test_bad_input();
 	test_create_capped();
 	test_lower_and_raise();
+	test_backing(VM_MEM_SRC_ANONYMOUS_HUGETLB);
+	test_backing(VM_MEM_SRC_ANONYMOUS_THP);
 	test_dirty_logging();
 	return 0;
 }
