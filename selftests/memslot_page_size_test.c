@@ -7,7 +7,8 @@
  * NPT/EPT entry when nothing caps it (and 256 MiB slots backed by 2M
  * hugetlb pages and by THP).  The test asserts from the VM's page stats
  * that:
- *  - a slot created with a cap is never mapped larger than the cap;
+ *  - a slot created with a cap is never mapped larger than the cap, by
+ *    vCPU faults or by KVM_PRE_FAULT_MEMORY;
  *  - lowering the cap on a live slot splits the existing mappings in place
  *    before the ioctl returns (pages_2m/pages_4k move, split_huge_* count),
  *    while a vCPU keeps writing and checking its data;
@@ -151,6 +152,47 @@ static void test_create_capped(void)
 	assert_mapped(TEST_PAGES, 0, 0);
 	kvm_vm_free(vm);
 	pr_info("create: slot capped at 2M and 4K mapped at most that size\n");
+}
+
+/* Map the whole slot with KVM_PRE_FAULT_MEMORY, as a VMM may at boot. */
+static void prefault(void)
+{
+	struct kvm_pre_fault_memory range = {
+		.gpa = TEST_GPA,
+		.size = TEST_SIZE,
+	};
+	int r;
+
+	do {
+		r = __vcpu_ioctl(vcpu, KVM_PRE_FAULT_MEMORY, &range);
+	} while (r && (errno == EINTR || errno == EAGAIN));
+	TEST_ASSERT(!r && !range.size, "KVM_PRE_FAULT_MEMORY: %s",
+		    strerror(errno));
+}
+
+/* KVM_PRE_FAULT_MEMORY maps no larger than the cap either. */
+static void test_prefault(void)
+{
+	TEST_ASSERT(kvm_has_cap(KVM_CAP_PRE_FAULT_MEMORY),
+		    "KVM_PRE_FAULT_MEMORY missing on the TDP MMU");
+
+	create_vm(KVM_MEM_MAX_PAGE_2M);
+	prefault();
+	assert_mapped(0, 512, 0);
+	run_pass();
+	assert_mapped(0, 512, 0);
+	kvm_vm_free(vm);
+
+	create_vm(KVM_MEM_MAX_PAGE_4K);
+	prefault();
+	assert_mapped(TEST_PAGES, 0, 0);
+	kvm_vm_free(vm);
+
+	create_vm(0);
+	prefault();
+	assert_mapped(0, 0, 1);
+	kvm_vm_free(vm);
+	pr_info("prefault: KVM_PRE_FAULT_MEMORY maps at most the cap (2M, 4K; 1G uncapped)\n");
 }
 
 static bool stop_vcpu;
@@ -358,6 +400,7 @@ int main(int argc, char *argv[])
 	test_not_enabled();
 	test_bad_input();
 	test_create_capped();
+	test_prefault();
 	test_lower_and_raise();
 	test_backing(VM_MEM_SRC_ANONYMOUS_HUGETLB);
 	test_backing(VM_MEM_SRC_ANONYMOUS_THP);
