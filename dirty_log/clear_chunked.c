@@ -105,48 +105,54 @@ static void kvm_split_note_hold(struct kvm *kvm, u64 ns)
 }
 
 /*
- * Clear the bits of words [@i, @n) of @buf in @slot's dirty bitmap and
- * re-arm dirty logging for the pages whose bits were really cleared.
- * Returns true if a TLB flush is needed.
+ * Clear word @i of @buf in @slot's dirty bitmap, atomically (vCPUs set bits
+ * concurrently), and return the bits that were set: only those pages get
+ * re-armed.
+ */
+static unsigned long kvm_split_clear_word(struct kvm_memory_slot *slot,
+					  u64 first_page, unsigned long *buf,
+					  unsigned long i)
+{
+	atomic_long_t *p = (atomic_long_t *)
+		&slot->dirty_bitmap[first_page / BITS_PER_LONG + i];
+
+	return buf[i] ? buf[i] & atomic_long_fetch_andnot(buf[i], p) : 0;
+}
+
+/*
+ * Clear words [@i, @n) of @buf and re-arm dirty logging for the pages whose
+ * bits were really cleared, as upstream.  Returns true if a TLB flush is
+ * needed.
  *
- * Locking: mmu_lock held, for write, or for read if @shared (then
- * kvm_arch_clear_dirty_log_shared_ok() was true under this hold).
+ * Locking: mmu_lock held for write.
  */
 static bool kvm_split_clear_words(struct kvm *kvm,
 				  struct kvm_memory_slot *slot, u64 first_page,
 				  unsigned long *buf, unsigned long i,
-				  unsigned long n, bool shared)
+				  unsigned long n)
 {
+	unsigned long mask;
 	bool flush = false;
 
 	for (; i < n; i++) {
-		atomic_long_t *p = (atomic_long_t *)
-			&slot->dirty_bitmap[first_page / BITS_PER_LONG + i];
-		unsigned long mask = buf[i];
-		gfn_t gfn_offset = first_page + i * BITS_PER_LONG;
-
+		mask = kvm_split_clear_word(slot, first_page, buf, i);
 		if (!mask)
 			continue;
-		/* Only bits really cleared get write-protected. */
-		mask &= atomic_long_fetch_andnot(mask, p);
-		if (!mask)
-			continue;
-		/* Flush whenever bits were cleared, as upstream. */
 		flush = true;
-		if (shared)
-			kvm_arch_clear_dirty_log_shared(kvm, slot, gfn_offset,
+		kvm_arch_mmu_enable_log_dirty_pt_masked(kvm, slot,
+							first_page + i * BITS_PER_LONG,
 							mask);
-		else
-			kvm_arch_mmu_enable_log_dirty_pt_masked(kvm, slot,
-								gfn_offset,
-								mask);
 	}
 	return flush;
 }
 
 /*
- * Clear a chunk under mmu_lock held for read if the arch allows it now.
- * Returns false, having done nothing, if it does not.
+ * The same under mmu_lock held for read, if the arch allows it now: clear
+ * the chunk's bits, keeping in @buf those really cleared, then let the arch
+ * re-arm all of the chunk's pages in one walk per root.  Returns false,
+ * having done nothing, if the arch does not allow it.
+ *
+ * Locking: kvm->slots_lock held; takes mmu_lock for read.
  */
 static bool kvm_split_clear_words_shared(struct kvm *kvm,
 					 struct kvm_memory_slot *slot,
@@ -155,6 +161,7 @@ static bool kvm_split_clear_words_shared(struct kvm *kvm,
 					 bool *flush)
 {
 #ifdef KVM_HAVE_MMU_RWLOCK
+	unsigned long j;
 	bool ok;
 
 	if (!READ_ONCE(clear_dirty_log_shared))
@@ -162,9 +169,17 @@ static bool kvm_split_clear_words_shared(struct kvm *kvm,
 
 	read_lock(&kvm->mmu_lock);
 	ok = kvm_arch_clear_dirty_log_shared_ok(kvm);
-	if (ok)
-		*flush |= kvm_split_clear_words(kvm, slot, first_page, buf, i,
-						n, true);
+	if (ok) {
+		for (j = i; j < n; j++) {
+			buf[j] = kvm_split_clear_word(slot, first_page, buf, j);
+			/* Flush whenever bits were cleared, as upstream. */
+			if (buf[j])
+				*flush = true;
+		}
+		kvm_arch_clear_dirty_log_shared(kvm, slot,
+						first_page + i * BITS_PER_LONG,
+						buf + i, n - i);
+	}
 	read_unlock(&kvm->mmu_lock);
 	return ok;
 #else
@@ -207,7 +222,7 @@ bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 			t0 = ktime_get_ns();
 			KVM_MMU_LOCK(kvm);
 			flush |= kvm_split_clear_words(kvm, slot, first_page,
-						       buf, i, n, false);
+						       buf, i, n);
 			KVM_MMU_UNLOCK(kvm);
 			kvm_split_note_hold(kvm, ktime_get_ns() - t0);
 		}

@@ -11,7 +11,7 @@
  * VM has no shadow-MMU pages and the CPU logs by write protection (no PML):
  * vCPU faults that need mmu_lock then never wait for a clear.
  *
- * Why no write is lost.  The caller clears a word's dirty bits first,
+ * Why no write is lost.  The caller clears a chunk's dirty bits first,
  * atomically and only those set, then this write-protects the pages whose
  * bits it cleared by cmpxchg of their SPTEs, and the TLBs are flushed before
  * the ioctl returns, as upstream.
@@ -56,15 +56,13 @@ bool kvm_arch_clear_dirty_log_shared_ok(struct kvm *kvm)
  * huge mapping over them whole (a huge page left by a failed split, with
  * manual-protect and initially-set; upstream write-protects it too).
  *
- * Locking: mmu_lock held for read; never yields (at most 64 pages).
+ * Locking: mmu_lock held for read, under rcu_read_lock(); never yields.
  */
-static bool kvm_split_wrprot_masked(struct kvm *kvm, struct kvm_mmu_page *root,
+static void kvm_split_wrprot_masked(struct kvm *kvm, struct kvm_mmu_page *root,
 				    gfn_t base, unsigned long mask)
 {
 	struct tdp_iter iter;
-	bool flush = false;
 
-	rcu_read_lock();
 	for_each_tdp_pte_min_level(iter, root, PG_LEVEL_4K, base + __ffs(mask),
 				   base + __fls(mask) + 1) {
 retry:
@@ -80,32 +78,40 @@ retry:
 		if (tdp_mmu_set_spte_atomic(kvm, &iter,
 					    iter.old_spte & ~PT_WRITABLE_MASK))
 			goto retry;
-		flush = true;
 	}
-	rcu_read_unlock();
-	return flush;
 }
 
 /*
  * See include/kvm-split/kvm_split.h.  Every valid TDP MMU root of the
- * slot's address space, as upstream's kvm_tdp_mmu_clear_dirty_pt_masked().
+ * slot's address space, as upstream's kvm_tdp_mmu_clear_dirty_pt_masked(),
+ * each walked once for the whole chunk, so a root's reference is taken once
+ * per chunk rather than once per word.
  *
  * Locking: mmu_lock held for read, kvm_arch_clear_dirty_log_shared_ok()
- * true under the same hold.
+ * true under the same hold; never yields (the chunk bounds the hold).
  */
-bool kvm_arch_clear_dirty_log_shared(struct kvm *kvm,
+void kvm_arch_clear_dirty_log_shared(struct kvm *kvm,
 				     const struct kvm_memory_slot *slot,
-				     gfn_t gfn_offset, unsigned long mask)
+				     gfn_t gfn_offset,
+				     const unsigned long *masks,
+				     unsigned long nr)
 {
 	gfn_t base = slot->base_gfn + gfn_offset;
 	struct kvm_mmu_page *root;
-	bool flush = false;
+	unsigned long i;
 
 	lockdep_assert_held_read(&kvm->mmu_lock);
 
 	for (root = tdp_mmu_next_root(kvm, NULL, true); root;
-	     root = tdp_mmu_next_root(kvm, root, true))
-		if (kvm_mmu_page_as_id(root) == slot->as_id)
-			flush |= kvm_split_wrprot_masked(kvm, root, base, mask);
-	return flush;
+	     root = tdp_mmu_next_root(kvm, root, true)) {
+		if (kvm_mmu_page_as_id(root) != slot->as_id)
+			continue;
+		rcu_read_lock();
+		for (i = 0; i < nr; i++)
+			if (masks[i])
+				kvm_split_wrprot_masked(kvm, root,
+							base + i * BITS_PER_LONG,
+							masks[i]);
+		rcu_read_unlock();
+	}
 }

@@ -142,22 +142,21 @@ static u64 kvm_split_collapsed_spte(struct tdp_iter *iter)
  * Replace the page tables at @level of @root that map one huge page of
  * @slot, as far as the slot's cap, the host mapping and lpage_info allow,
  * with that huge mapping, each by an atomic exchange of the parent SPTE, as
- * the fault path does when it maps a huge page over a page table.  Returns
- * how many were recovered.
+ * the fault path does when it maps a huge page over a page table.
  *
  * Locking: kvm->slots_lock and mmu_lock (read) held.  rcu_read_lock() is
  * held across the TLB flush, here or in tdp_mmu_iter_cond_resched(), so no
  * removed table is freed while a vCPU's paging-structure cache may still
  * point to it.
  */
-static u64 kvm_split_recover_root(struct kvm *kvm, struct kvm_mmu_page *root,
-				  const struct kvm_memory_slot *slot,
-				  int level)
+static void kvm_split_recover_root(struct kvm *kvm, struct kvm_mmu_page *root,
+				   const struct kvm_memory_slot *slot,
+				   int level)
 {
 	gfn_t start = slot->base_gfn, end = start + slot->npages;
 	struct tdp_iter iter;
 	bool flush = false;
-	u64 huge, n = 0;
+	u64 huge;
 
 	rcu_read_lock();
 	for_each_tdp_pte_min_level(iter, root, level, start, end) {
@@ -184,12 +183,10 @@ retry:
 		if (tdp_mmu_set_spte_atomic(kvm, &iter, huge))
 			goto retry;
 		flush = true;
-		n++;
 	}
 	if (flush)
 		kvm_flush_remote_tlbs_memslot(kvm, slot);
 	rcu_read_unlock();
-	return n;
 }
 
 /*

@@ -99,16 +99,18 @@ void kvm_arch_clear_dirty_log_presplit(struct kvm *kvm,
 				       gfn_t start, gfn_t end);
 
 /*
- * Re-arm dirty logging for the pages of @mask at @gfn_offset of @slot with
- * atomic SPTE updates, under mmu_lock held for read, where the arch can do
- * that for every mapping of the VM: kvm_arch_clear_dirty_log_shared_ok()
- * says so, and must be asked under the same read hold.  The caller
- * flushes TLBs before KVM_CLEAR_DIRTY_LOG returns, as upstream; the return
- * value says whether any SPTE changed.
+ * Re-arm dirty logging for the pages of @nr words of dirty bits @masks,
+ * from @gfn_offset of @slot, with atomic SPTE updates under mmu_lock held
+ * for read, where the arch can do that for every mapping of the VM:
+ * kvm_arch_clear_dirty_log_shared_ok() says so, and must be asked under
+ * the same read hold.  The caller has cleared the bits first and flushes
+ * TLBs before KVM_CLEAR_DIRTY_LOG returns, as upstream.
  */
 bool kvm_arch_clear_dirty_log_shared_ok(struct kvm *kvm);
-bool kvm_arch_clear_dirty_log_shared(struct kvm *kvm,
+void kvm_arch_clear_dirty_log_shared(struct kvm *kvm,
 				     const struct kvm_memory_slot *slot,
-				     gfn_t gfn_offset, unsigned long mask);
+				     gfn_t gfn_offset,
+				     const unsigned long *masks,
+				     unsigned long nr);
 
 #endif /* __KVM_SPLIT_H */
