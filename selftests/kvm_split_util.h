@@ -5,6 +5,8 @@
 #ifndef SELFTEST_KVM_SPLIT_UTIL_H
 #define SELFTEST_KVM_SPLIT_UTIL_H
 
+#include <linux/kvm_split.h>
+
 #include "kvm_util.h"
 #include "ucall_common.h"
 
@@ -27,6 +29,27 @@ static inline uint64_t ks_vcpu_run(struct kvm_vcpu *vcpu, struct ucall *uc)
 			  exit_reason_str(vcpu->run->exit_reason));
 	}
 	return 0;
+}
+
+/*
+ * KVM_SPLIT_HUGE_PAGES of [@first, @first + @num) of @slot to @page_size,
+ * which one call must finish; returns the huge mappings it split.
+ */
+static inline uint64_t ks_split(struct kvm_vm *vm, uint32_t slot,
+				uint64_t first, uint64_t num,
+				uint64_t page_size)
+{
+	struct kvm_split_huge_pages args = {
+		.slot = slot,
+		.first_page = first,
+		.num_pages = num,
+		.page_size = page_size,
+	};
+
+	vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, &args);
+	TEST_ASSERT_EQ(args.first_page, first + num);
+	TEST_ASSERT_EQ(args.num_pages, 0);
+	return args.split;
 }
 
 #endif /* SELFTEST_KVM_SPLIT_UTIL_H */

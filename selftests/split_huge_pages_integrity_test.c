@@ -110,20 +110,6 @@ static void resume_vcpus(void)
 		sem_post(&sem_resume);
 }
 
-static uint64_t split(uint64_t first, uint64_t num)
-{
-	struct kvm_split_huge_pages args = {
-		.slot = TEST_SLOT,
-		.first_page = first,
-		.num_pages = num,
-		.page_size = 4096,
-	};
-
-	vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, &args);
-	TEST_ASSERT_EQ(args.num_pages, 0);
-	return args.split;
-}
-
 /*
  * With the vCPUs parked: every page holds what its vCPU wrote last, and
  * with dirty logging every page that changed since the previous fetch is
@@ -193,7 +179,8 @@ static void run_test(bool log_dirty)
 	for (i = 0; i < NR_SLICES / SLICES_PER_CHECK; i++) {
 		resume_vcpus();
 		for (j = 0; j < SLICES_PER_CHECK; j++, slice++) {
-			nr_split += split(slice * SLICE_PAGES, SLICE_PAGES);
+			nr_split += ks_split(vm, TEST_SLOT, slice * SLICE_PAGES,
+					     SLICE_PAGES, 4096);
 			usleep(10 * 1000);
 		}
 		park_vcpus();
@@ -209,7 +196,7 @@ static void run_test(bool log_dirty)
 	TEST_ASSERT_EQ(vm_get_stat(vm, "split_huge_2m") - split_2m, nr_split);
 	if (!log_dirty)
 		TEST_ASSERT_EQ(nr_split, NR_2M);
-	TEST_ASSERT_EQ(split(0, TEST_PAGES), 0);
+	TEST_ASSERT_EQ(ks_split(vm, TEST_SLOT, 0, TEST_PAGES, 4096), 0);
 
 	pr_info("dirty logging %s: %lu + %lu passes, %lu 2M mappings split by the ioctl",
 		log_dirty ? "on " : "off", passes[0], passes[1], nr_split);

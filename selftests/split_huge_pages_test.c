@@ -124,22 +124,6 @@ static void assert_stats_delta(const struct stats *old, struct stats d)
 	TEST_ASSERT_EQ(s.split_failed - old->split_failed, d.split_failed);
 }
 
-/* Split [first, first + num) of the test slot; returns mappings split. */
-static uint64_t split(uint64_t first, uint64_t num, uint64_t page_size)
-{
-	struct kvm_split_huge_pages args = {
-		.slot = TEST_SLOT,
-		.first_page = first,
-		.num_pages = num,
-		.page_size = page_size,
-	};
-
-	vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, &args);
-	TEST_ASSERT_EQ(args.first_page, first + num);
-	TEST_ASSERT_EQ(args.num_pages, 0);
-	return args.split;
-}
-
 /*
  * (Re)create the test slot on a fresh 1 GiB page and let the guest fill
  * it: KVM maps it with a single 1G entry.
@@ -165,7 +149,8 @@ static void test_split_to_2m(void)
 	struct stats before = get_stats();
 
 	/* The middle half: the 1G mapping straddles both ends. */
-	TEST_ASSERT_EQ(split(TEST_PAGES / 4, TEST_PAGES / 2, SZ_2M), 1);
+	TEST_ASSERT_EQ(ks_split(vm, TEST_SLOT, TEST_PAGES / 4, TEST_PAGES / 2,
+				SZ_2M), 1);
 	assert_stats_delta(&before, (struct stats){
 		.pages_1g = -1, .pages_2m = PAGES_PER_1G / PAGES_PER_2M,
 		.split_1g = 1 });
@@ -179,18 +164,20 @@ static void test_split_to_4k_unaligned(void)
 	const uint64_t num = (n - 1) * PAGES_PER_2M + 100 - 7;
 	struct stats before = get_stats();
 
-	TEST_ASSERT_EQ(split(first, num, SZ_4K), n);
+	TEST_ASSERT_EQ(ks_split(vm, TEST_SLOT, first, num, SZ_4K), n);
 	assert_stats_delta(&before, (struct stats){
 		.pages_2m = -n, .pages_4k = n * PAGES_PER_2M, .split_2m = n });
 
 	/* Idempotent: nothing left to split in that range. */
 	before = get_stats();
-	TEST_ASSERT_EQ(split(first, num, SZ_4K), 0);
+	TEST_ASSERT_EQ(ks_split(vm, TEST_SLOT, first, num, SZ_4K), 0);
 	assert_stats_delta(&before, (struct stats){});
 
 	/* The 2M neighbours on either side were left huge. */
-	TEST_ASSERT_EQ(split(huge * PAGES_PER_2M - 1, 1, SZ_4K), 1);
-	TEST_ASSERT_EQ(split((huge + n) * PAGES_PER_2M, 1, SZ_4K), 1);
+	TEST_ASSERT_EQ(ks_split(vm, TEST_SLOT, huge * PAGES_PER_2M - 1, 1,
+				SZ_4K), 1);
+	TEST_ASSERT_EQ(ks_split(vm, TEST_SLOT, (huge + n) * PAGES_PER_2M, 1,
+				SZ_4K), 1);
 	pr_info("4K target, unaligned range: exactly the %lu straddled 2M mappings split\n",
 		n);
 }
@@ -199,7 +186,7 @@ static void test_split_1g_to_4k(void)
 {
 	struct stats before = get_stats();
 
-	TEST_ASSERT_EQ(split(0, TEST_PAGES, SZ_4K), 1 + 512);
+	TEST_ASSERT_EQ(ks_split(vm, TEST_SLOT, 0, TEST_PAGES, SZ_4K), 1 + 512);
 	assert_stats_delta(&before, (struct stats){
 		.pages_1g = -1, .pages_4k = TEST_PAGES,
 		.split_1g = 1, .split_2m = 512 });

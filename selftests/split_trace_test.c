@@ -233,20 +233,6 @@ static void fresh_slot(void)
 	run_guest();
 }
 
-static uint64_t split(uint64_t first, uint64_t num, uint64_t page_size)
-{
-	struct kvm_split_huge_pages args = {
-		.slot = TEST_SLOT,
-		.first_page = first,
-		.num_pages = num,
-		.page_size = page_size,
-	};
-
-	vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, &args);
-	TEST_ASSERT_EQ(args.num_pages, 0);
-	return args.split;
-}
-
 static void test_format(void)
 {
 	static const char * const fields[] = {
@@ -275,7 +261,7 @@ static void test_ioctl_whole_slot(struct event *ev)
 	fresh_slot();
 	before = get_stats();
 	clear_trace();
-	total = split(0, TEST_PAGES, SZ_4K);
+	total = ks_split(vm, TEST_SLOT, 0, TEST_PAGES, SZ_4K);
 	n = read_events(ev);
 
 	TEST_ASSERT_EQ(n, NR_STEPS);
@@ -299,7 +285,7 @@ static void test_ioctl_unaligned(struct event *ev)
 	fresh_slot();
 	before = get_stats();
 	clear_trace();
-	total = split(first, num, SZ_2M);
+	total = ks_split(vm, TEST_SLOT, first, num, SZ_2M);
 	n = read_events(ev);
 	TEST_ASSERT_EQ(n, 3);
 	assert_event(&ev[0], TEST_GFN + first, STEP_PAGES / 2, 2, 1, 0, "ioctl");
@@ -312,7 +298,7 @@ static void test_ioctl_unaligned(struct event *ev)
 	/* 5 pages either side of a step boundary: one 2M mapping in each. */
 	before = get_stats();
 	clear_trace();
-	total = split(STEP_PAGES - 5, 10, SZ_4K);
+	total = ks_split(vm, TEST_SLOT, STEP_PAGES - 5, 10, SZ_4K);
 	n = read_events(ev);
 	TEST_ASSERT_EQ(n, 2);
 	assert_event(&ev[0], TEST_GFN + STEP_PAGES - 5, 5, 1, 0, 1, "ioctl");
@@ -408,7 +394,7 @@ static void test_disabled(struct event *ev)
 	fresh_slot();
 	twrite(EVENT "/enable", "0", 0);
 	clear_trace();
-	TEST_ASSERT_EQ(split(0, TEST_PAGES, SZ_4K), 1 + 512);
+	TEST_ASSERT_EQ(ks_split(vm, TEST_SLOT, 0, TEST_PAGES, SZ_4K), 1 + 512);
 	TEST_ASSERT_EQ(read_events(ev), 0);
 	pr_info("disabled: no events\n");
 }
