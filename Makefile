@@ -18,9 +18,11 @@ export BUILD ?= $(top)/build
 JOBS ?= $(shell nproc)
 
 # Resolving the kernel asks apt; do it once per make invocation.  A clean
-# clone has no build directory yet.
+# clone has no build directory yet.  Before make 4.4, $(shell) does not see
+# variables given on the command line (make KVER=...): pass them on.
 $(shell mkdir -p $(BUILD))
-KINFO := $(shell top=$(top) bash -c '. $(top)/scripts/lib.sh; resolve_kernel >&2 && echo "$$KVER $$KDIR"' 2>$(BUILD)/.kinfo.err || echo ERROR)
+KINFO := $(shell top=$(top) BUILD='$(BUILD)' KVER='$(KVER)' KDIR='$(KDIR)' \
+	KSRC='$(KSRC)' KSERIES='$(KSERIES)' bash -c '. $(top)/scripts/lib.sh; resolve_kernel >&2 && echo "$$KVER $$KDIR"' 2>$(BUILD)/.kinfo.err || echo ERROR)
 ifeq ($(firstword $(KINFO)),ERROR)
 $(error $(shell cat $(BUILD)/.kinfo.err 2>/dev/null))
 endif

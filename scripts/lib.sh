@@ -8,11 +8,33 @@ die() { printf 'kvm-split: error: %s\n' "$*" >&2; exit 1; }
 KSERIES=${KSERIES:-6.12}
 BUILD=${BUILD:-$top/build}
 CACHE=$BUILD/cache
-PKGROOT=$BUILD/pkgs
+
+# apt_versions <package>: every version apt can download, newest first.
+apt_versions() {
+	apt-cache madison "$1" 2>/dev/null | awk -F'|' '{ gsub(/ /, "", $2); print $2 }'
+}
+
+# kernel_pkgs <abi> <series>: the packages one Debian kernel build needs.
+kernel_pkgs() {
+	echo "linux-source-$2 linux-headers-$1-amd64 linux-headers-$1-common" \
+	     "linux-kbuild-$1 linux-image-$1-amd64-unsigned"
+}
+
+# kernel_complete <abi> <series> <pkgversion>: all of its packages exist at
+# that exact version (older point releases stay downloadable from the
+# archive, so a version need not be apt's candidate).
+kernel_complete() {
+	local p
+	for p in $(kernel_pkgs "$1" "$2"); do
+		apt_versions "$p" | grep -qxF "$3" || return 1
+	done
+}
 
 # resolve_kernel: set KVER (Debian ABI name, e.g. 6.12.117+deb12), KPKGVER
 # (package version), KDIR (headers dir for M= builds), VMLINUZ (guest
 # kernel), KSRC_TAR (source tarball) or honour KSRC/KDIR given by the user.
+# Each Debian kernel gets its own package root, so builds for several point
+# releases live side by side.
 resolve_kernel() {
 	if [ -n "${KSRC:-}" ]; then
 		[ -f "$KSRC/Makefile" ] && [ -d "$KSRC/arch/x86/kvm" ] ||
@@ -30,26 +52,31 @@ resolve_kernel() {
 		info "apt has no package lists: running apt-get update"
 		apt-get update -q >/dev/null 2>&1 || true
 	fi
+	local v p
 	if [ -z "${KVER:-}" ]; then
-		KPKGVER=$(apt-cache policy "linux-source-$KSERIES" 2>/dev/null |
-			  awk '/Candidate:/ { print $2 }')
-		[ -n "$KPKGVER" ] && [ "$KPKGVER" != "(none)" ] ||
-			die "no linux-source-$KSERIES package known to apt (run apt-get update, or set KSRC=)"
+		# The newest point release whose packages are all there.
+		KPKGVER=
+		for v in $(apt_versions "linux-source-$KSERIES"); do
+			if kernel_complete "${v%%-*}+deb12" "$KSERIES" "$v"; then
+				KPKGVER=$v
+				break
+			fi
+		done
+		[ -n "$KPKGVER" ] ||
+			die "no complete Debian $KSERIES kernel (source, headers, image) known to apt (run apt-get update, or set KSRC=)"
 		KVER="${KPKGVER%%-*}+deb12"
 	else
-		KPKGVER=$(apt-cache policy "linux-image-$KVER-amd64-unsigned" 2>/dev/null |
-			  awk '/Candidate:/ { print $2 }')
+		# An ABI name is built once, so its image has a single version.
+		KPKGVER=$(apt_versions "linux-image-$KVER-amd64-unsigned" | head -n1)
+		[ -n "$KPKGVER" ] ||
+			die "KVER=$KVER: no linux-image-$KVER-amd64-unsigned package is available (known: $(apt_versions "linux-source-$KSERIES" | sed 's/-.*/+deb12/' | paste -sd' '))"
 		KSERIES=$(echo "$KVER" | cut -d. -f1-2)
+		for p in $(kernel_pkgs "$KVER" "$KSERIES"); do
+			apt_versions "$p" | grep -qxF "$KPKGVER" ||
+				die "KVER=$KVER: $p has no version $KPKGVER; source, headers and image must match"
+		done
 	fi
-	[ -n "$KPKGVER" ] && [ "$KPKGVER" != "(none)" ] ||
-		die "KVER=$KVER: no linux-image-$KVER-amd64-unsigned package is available"
-	local p v
-	for p in "linux-source-$KSERIES" "linux-headers-$KVER-amd64" \
-		 "linux-headers-$KVER-common" "linux-image-$KVER-amd64-unsigned"; do
-		v=$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ { print $2 }')
-		[ "$v" = "$KPKGVER" ] ||
-			die "KVER=$KVER: $p is at '${v:-missing}', not $KPKGVER; source, headers and image must match"
-	done
+	PKGROOT=$BUILD/pkgs/$KVER
 	KDIR=${KDIR:-$PKGROOT/usr/src/linux-headers-$KVER-amd64}
 	VMLINUZ=$PKGROOT/boot/vmlinuz-$KVER-amd64
 	KMODDIR=$PKGROOT/lib/modules/$KVER-amd64

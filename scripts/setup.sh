@@ -7,7 +7,7 @@
 #   scripts/setup.sh            host tools + kernel packages for $KVER
 #   scripts/setup.sh --tools    host tools only
 #
-# Kernel selection (see scripts/kver.sh): KVER=<abi> (e.g. 6.12.117+deb12),
+# Kernel selection (see resolve_kernel in scripts/lib.sh): KVER=<abi> (e.g. 6.12.117+deb12),
 # KSERIES=6.12 (default) or KSRC=<tree>.  Packages are downloaded with
 # "apt-get download" and unpacked with "dpkg -x" under build/pkgs/: nothing
 # is installed into the host's /boot or /lib/modules.
@@ -46,21 +46,17 @@ if [ -n "${KSRC:-}" ]; then
 fi
 
 mkdir -p "$CACHE" "$PKGROOT"
-want=("linux-source-$KSERIES=$KPKGVER"
-      "linux-headers-$KVER-amd64=$KPKGVER"
-      "linux-headers-$KVER-common=$KPKGVER"
-      "linux-kbuild-$KVER=$KPKGVER"
-      "linux-image-$KVER-amd64-unsigned=$KPKGVER")
-for spec in "${want[@]}"; do
-	name=${spec%%=*}
-	if ! ls "$CACHE/${name}_"*.deb >/dev/null 2>&1; then
+for name in $(kernel_pkgs "$KVER" "$KSERIES"); do
+	deb=("$CACHE/${name}_${KPKGVER}_"*.deb)
+	if [ ! -f "${deb[0]}" ]; then
 		info "downloading $name ($KPKGVER)"
-		(cd "$CACHE" && apt-get download -q -o APT::Sandbox::User=root "$spec" >/dev/null) ||
-			die "cannot download $spec: is KVER=$KVER a kernel Debian still publishes?"
+		(cd "$CACHE" && apt-get download -q -o APT::Sandbox::User=root "$name=$KPKGVER" >/dev/null) ||
+			die "cannot download $name=$KPKGVER: is KVER=$KVER a kernel Debian still publishes?"
+		deb=("$CACHE/${name}_${KPKGVER}_"*.deb)
 	fi
 	if [ ! -e "$PKGROOT/.unpacked-$name" ]; then
 		info "unpacking $name"
-		dpkg -x "$CACHE/${name}_"*.deb "$PKGROOT"
+		dpkg -x "${deb[0]}" "$PKGROOT"
 		touch "$PKGROOT/.unpacked-$name"
 	fi
 done
