@@ -28,3 +28,7 @@ mkdir -p "$OUT"
 make -s -C "$LINUX/tools/testing/selftests/kvm" OUTPUT="$OUT" \
 	TEST_GEN_PROGS_x86_64="$*" TEST_GEN_PROGS_EXTENDED_x86_64= \
 	EXTRA_CFLAGS="-static -I$top/include/uapi" -j"$(nproc)"
+# Shell tests, run by the test VM's busybox, are installed as they are.
+for t in "$top"/selftests/*_test.sh; do
+	install -D -m 755 "$t" "$OUT/kvm_split/$(basename "$t")"
+done

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
 # Install, load or unload kvm-split's KVM modules on a real host that runs
@@ -10,16 +10,19 @@
 #
 # load and unload refuse while a VM exists.  KVM_PARAMS, KVM_AMD_PARAMS,
 # KVM_INTEL_PARAMS are passed to insmod (modprobe.d options do not apply).
-set -euo pipefail
+#
+# POSIX sh, so that the test VM's busybox runs the very same script
+# (selftests/host_modules_test.sh).
+set -eu
 
-top=$(cd "$(dirname "$0")/.." && pwd)
-. "$top/scripts/lib.sh"
+info() { printf 'kvm-split: %s\n' "$*" >&2; }
+die() { printf 'kvm-split: error: %s\n' "$*" >&2; exit 1; }
 
 MODS="kvm kvm-amd kvm-intel"
 
 # modrelease <moddir>: the kernel release all three modules were built for.
 modrelease() {
-	local m rel='' r
+	rel=''
 	for m in $MODS; do
 		[ -f "$1/$m.ko" ] || die "$1/$m.ko not found (run make)"
 		r=$(modinfo -F vermagic "$1/$m.ko" | awk '{ print $1 }') || r=''
@@ -33,17 +36,20 @@ modrelease() {
 loaded() { [ -f "/sys/module/$1/initstate" ]; }
 
 vendor() {
-	if grep -qw svm /proc/cpuinfo; then echo kvm_amd
-	elif grep -qw vmx /proc/cpuinfo; then echo kvm_intel
-	else die "this CPU has neither svm nor vmx"
+	if grep -qw svm /proc/cpuinfo; then
+		echo kvm_amd
+	elif grep -qw vmx /proc/cpuinfo; then
+		echo kvm_intel
+	else
+		die "this CPU has neither svm nor vmx"
 	fi
 }
 
-# A VM (or an open /dev/kvm) holds a reference on kvm_amd/kvm_intel, which
-# in turn holds one on kvm; references from dependent modules (holders/)
-# are not VMs.
+# A VM, or any open /dev/kvm, holds a reference on kvm_amd/kvm_intel (KVM
+# sets its file operations' owner to the vendor module), which in turn
+# holds one on kvm; references from dependent modules (holders/) are not
+# VMs.
 check_no_vms() {
-	local m n h d
 	for m in kvm kvm_amd kvm_intel; do
 		[ -r "/sys/module/$m/refcnt" ] || continue
 		n=$(cat "/sys/module/$m/refcnt")
@@ -52,9 +58,8 @@ check_no_vms() {
 			die "$m is in use (refcnt $n): stop all VMs and /dev/kvm users first"
 	done
 	for d in /sys/kernel/debug/kvm/[0-9]*-[0-9]*; do
-		[ -d "$d" ] && die "a VM exists ($d): stop all VMs first"
+		[ ! -d "$d" ] || die "a VM exists ($d): stop all VMs first"
 	done
-	return 0
 }
 
 [ $# -ge 1 ] || die "usage: $0 install|load <moddir> | unload"
@@ -68,7 +73,8 @@ install)
 	dest=/lib/modules/$rel/updates/kvm-split
 	mkdir -p "$dest" || die "cannot create $dest"
 	for m in $MODS; do
-		install -m 644 "$2/$m.ko" "$dest/" || die "cannot copy $m.ko to $dest"
+		cp "$2/$m.ko" "$dest/" && chmod 644 "$dest/$m.ko" ||
+			die "cannot copy $m.ko to $dest"
 	done
 	depmod -a "$rel" || die "depmod -a $rel failed"
 	info "installed $MODS into $dest"
@@ -78,15 +84,16 @@ load)
 	rel=$(modrelease "$2")
 	[ "$(uname -r)" = "$rel" ] ||
 		die "modules are for $rel but this host runs $(uname -r)"
-	[ -d /sys/module/kvm ] && ! loaded kvm &&
+	if [ -d /sys/module/kvm ] && ! loaded kvm; then
 		die "KVM is built into the running kernel"
+	fi
 	v=$(vendor)
 	check_no_vms
-	old=()
 	for m in kvm_amd kvm_intel kvm; do
-		if loaded $m; then old+=("$m"); fi
+		if loaded $m; then
+			rmmod $m || die "cannot unload $m"
+		fi
 	done
-	[ ${#old[@]} = 0 ] || modprobe -r "${old[@]}" || die "cannot unload ${old[*]}"
 	modprobe irqbypass || die "modprobe irqbypass failed"
 	# shellcheck disable=SC2086 # parameters are word lists
 	insmod "$2/kvm.ko" ${KVM_PARAMS:-} || die "insmod kvm.ko failed (see dmesg)"
@@ -99,19 +106,21 @@ load)
 		insmod "$2/kvm-intel.ko" ${KVM_INTEL_PARAMS:-} || die "insmod kvm-intel.ko failed (see dmesg)"
 	fi
 	taint=$(cat /sys/module/kvm/taint)
-	info "loaded kvm.ko and ${v/_/-}.ko from $2 (kvm taint: ${taint:-none})"
+	info "loaded kvm.ko and $(echo "$v" | tr _ -).ko from $2 (kvm taint: ${taint:-none})"
 	;;
 unload)
 	[ $# = 1 ] || die "usage: $0 unload"
 	v=$(vendor)
 	check_no_vms
 	for m in kvm_amd kvm_intel kvm; do
-		if loaded $m; then rmmod $m || die "rmmod $m failed"; fi
+		if loaded $m; then
+			rmmod $m || die "rmmod $m failed"
+		fi
 	done
 	# depmod searches updates/ first, so after "make install" this loads
 	# our modules again, not the distro's.
 	modprobe "$v" || die "modprobe $v failed"
-	info "loaded $v from $(modinfo -n "$v" 2>/dev/null || echo '?')"
+	info "loaded $v (kvm taint: $(cat /sys/module/kvm/taint 2>/dev/null || echo '?'))"
 	rel=$(uname -r)
 	[ ! -d "/lib/modules/$rel/updates/kvm-split" ] ||
 		info "for the distro modules: rm -r /lib/modules/$rel/updates/kvm-split && depmod -a $rel, then unload again"

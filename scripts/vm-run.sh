@@ -57,11 +57,22 @@ file -b /bin/busybox 2>/dev/null | grep -q 'statically' ||
 	ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || die "/bin/busybox is not static (install busybox-static)"
 cp "$top/scripts/guest-init.sh" "$R/init"
 chmod +x "$R/init"
-for m in virt/lib/irqbypass drivers/crypto/ccp/ccp; do
-	xz -dc "$KMODDIR/kernel/$m.ko.xz" >"$R/modules/$(basename $m).ko" 2>/dev/null ||
-		cp "$KMODDIR/kernel/$m.ko" "$R/modules/" 2>/dev/null ||
+# The distro's own KVM modules and their dependencies, in a /lib/modules
+# tree, so that host_modules_test can swap them with ours as "make load"
+# and "make unload" do on a host.
+rel=$(modinfo -F vermagic "$MODDIR/kvm.ko" 2>/dev/null | awk '{ print $1 }')
+[ -n "$rel" ] || die "$MODDIR/kvm.ko not built: run make"
+for m in virt/lib/irqbypass drivers/crypto/ccp/ccp arch/x86/kvm/kvm \
+	 arch/x86/kvm/kvm-amd; do
+	d=$R/lib/modules/$rel/kernel/$(dirname $m)
+	mkdir -p "$d"
+	xz -dc "$KMODDIR/kernel/$m.ko.xz" >"$d/$(basename $m).ko" 2>/dev/null ||
+		cp "$KMODDIR/kernel/$m.ko" "$d/" 2>/dev/null ||
 		die "distro module $m not found under $KMODDIR"
 done
+cp "$R/lib/modules/$rel/kernel/virt/lib/irqbypass.ko" \
+   "$R/lib/modules/$rel/kernel/drivers/crypto/ccp/ccp.ko" "$R/modules/"
+cp "$top/scripts/host-modules.sh" "$R/tests/"
 for m in kvm kvm-amd kvm-intel; do
 	[ -f "$MODDIR/$m.ko" ] || die "$m.ko not built: run make"
 	cp "$MODDIR/$m.ko" "$R/modules/"
