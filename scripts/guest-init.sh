@@ -78,14 +78,26 @@ while read -r name tmo cmd; do
 		esac
 	done
 	# Output goes out line by line as the test prints it, so progress
-	# shows while it runs (V=1); pipefail keeps the test's exit status.
+	# shows while it runs (V=1).  The test runs in a process group of its
+	# own (setsid), and the whole group is killed when it times out or
+	# ends: a child it left behind would otherwise hold the output pipe
+	# open and hang this loop.
 	start=$(date +%s)
-	timeout -s KILL "$tmo" "$@" </dev/null 2>&1 |
-		while IFS= read -r l; do
-			echo "KS-OUT $name $l" >$R
-			echo "$l"
-		done
-	rc=$?
+	echo 1 >/tmp/test.rc
+	{
+		setsid "$@" </dev/null 2>&1 &
+		pid=$!
+		(sleep "$tmo"; kill -KILL -"$pid") >/dev/null 2>&1 &
+		wd=$!
+		wait $pid
+		echo $? >/tmp/test.rc
+		kill $wd 2>/dev/null
+		kill -KILL -"$pid" 2>/dev/null
+	} | while IFS= read -r l; do
+		echo "KS-OUT $name $l" >$R
+		echo "$l"
+	done
+	rc=$(cat /tmp/test.rc)
 	end=$(date +%s)
 	for r in $restore; do echo "${r#*=}" >"${r%%=*}"; done
 	[ $((end - start)) -ge "$tmo" ] && rc=124
