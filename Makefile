@@ -9,6 +9,7 @@
 #   make install         install into /lib/modules/$KVER/updates (real host)
 #   make load / unload   swap the distro KVM for ours (real host, no VMs)
 #   make checkpatch      run the kernel's checkpatch.pl on our sources
+#   make check-kernels   build for every Debian 6.12 point release apt has
 #
 # Target kernel: newest Debian 6.12 by default; KVER=<abi> (6.12.117+deb12),
 # KDIR=<headers dir>, KSRC=<kernel tree> override it (see README.md).
@@ -33,7 +34,7 @@ KBUILD_ARGS := -C $(KDIR_R) M=$(ASM)/arch/x86/kvm \
 	NOSTDINC_FLAGS="-I$(ASM)/include/override" -j$(JOBS)
 
 .PHONY: all modules setup assemble demo check install load unload clean \
-	checkpatch sparse
+	checkpatch sparse check-kernels
 
 all: modules
 
@@ -58,6 +59,9 @@ demo: modules
 
 check: modules
 	$(MAKE) -C $(top)/selftests run
+
+check-kernels:
+	@$(top)/scripts/check-kernels.sh $(if $(PRUNE),--prune)
 
 install: modules
 	$(top)/scripts/host-modules.sh install $(ASM)/arch/x86/kvm
