@@ -56,6 +56,17 @@ for t in "${tests[@]}"; do
 	read -ra argv <<<"$cmd"
 	log=$LOGDIR/$name.log
 	n=$((n + 1)) rc=0
+	# Leading "module.param=value" words set module parameters for this
+	# test only, as in the test VM (scripts/guest-init.sh).
+	restore=()
+	while [[ ${argv[0]:-} == *.*=* ]]; do
+		p=/sys/module/${argv[0]%%.*}/parameters/${argv[0]#*.}
+		p=${p%%=*}
+		[ -w "$p" ] || die "$name: no module parameter $p"
+		restore+=("$p=$(cat "$p")")
+		echo "${argv[0]#*=}" >"$p" || die "$name: cannot set ${argv[0]}"
+		argv=("${argv[@]:1}")
+	done
 	echo "# [$(($(date +%s) - t0))s] running $name" >&2
 	s0=$(date +%s)
 	if [ -x "./${argv[0]}" ]; then
@@ -67,6 +78,7 @@ for t in "${tests[@]}"; do
 		rc=127
 	fi
 	secs=$(($(date +%s) - s0))
+	for r in "${restore[@]}"; do echo "${r#*=}" >"${r%%=*}"; done
 	[ "${V:-0}" = 1 ] && sed 's/^/# /' "$log"
 	case $rc in
 	0) pass=$((pass + 1)); echo "ok $n $name (${secs}s)" ;;
