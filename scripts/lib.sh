@@ -44,6 +44,8 @@ resolve_kernel() {
 		KDIR=${KDIR:-$KSRC}
 		KSERIES=$(echo "$KVER" | cut -d. -f1-2)
 		VMLINUZ=${VMLINUZ:-$KSRC/arch/x86/boot/bzImage}
+		# A built tree keeps its modules next to their sources.
+		KMODDIR=${KMODDIR:-$KDIR}
 		return 0
 	fi
 	# A fresh machine may have no package lists yet.

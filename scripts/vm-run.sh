@@ -26,6 +26,8 @@ shift
 WANT="$*"
 
 MODDIR=$BUILD/$KVER/kvm/arch/x86/kvm
+[ -f "$VMLINUZ" ] ||
+	die "no guest kernel $VMLINUZ (a KSRC= tree must be built: make bzImage modules)"
 LOGDIR=${LOGDIR:-$BUILD/test-logs}
 mkdir -p "$BUILD/$KVER" "$LOGDIR"
 W=$(mktemp -d "$BUILD/$KVER/vm.XXXXXX")
@@ -68,6 +70,7 @@ for m in virt/lib/irqbypass drivers/crypto/ccp/ccp arch/x86/kvm/kvm \
 	mkdir -p "$d"
 	xz -dc "$KMODDIR/kernel/$m.ko.xz" >"$d/$(basename $m).ko" 2>/dev/null ||
 		cp "$KMODDIR/kernel/$m.ko" "$d/" 2>/dev/null ||
+		cp "$KMODDIR/$m.ko" "$d/" 2>/dev/null ||
 		die "distro module $m not found under $KMODDIR"
 done
 cp "$R/lib/modules/$rel/kernel/virt/lib/irqbypass.ko" \
