@@ -1,5 +1,6 @@
 #!/bin/busybox sh
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash
 #
 # /init of the test VM (busybox).  Loads our KVM modules and runs the tests
 # listed in /tests/tests.list.  Results go to /dev/ttyS1, a serial port that

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash disable=SC2034 # sourced; sets variables for its callers
 # Shared helpers for kvm-split's scripts: messages and kernel resolution.
 # Sourced, not executed.  Expects $top to be the repository root.
 

@@ -132,7 +132,7 @@ qpid=$!
 # Follow the results channel while QEMU runs.
 echo "TAP version 13"
 echo "1..${#names[@]}"
-pass=0 fail=0 skip=0 n=0 cur= done=0 fatal=
+pass=0 fail=0 skip=0 n=0 cur='' done=0 fatal=''
 t0=$(date +%s)
 declare -A seen=()
 while IFS= read -r line; do
