@@ -5,6 +5,11 @@
 #ifndef SELFTEST_KVM_SPLIT_UTIL_H
 #define SELFTEST_KVM_SPLIT_UTIL_H
 
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
 #include <linux/kvm_split.h>
 
 #include "kvm_util.h"
@@ -50,6 +55,17 @@ static inline uint64_t ks_split(struct kvm_vm *vm, uint32_t slot,
 	TEST_ASSERT_EQ(args.first_page, first + num);
 	TEST_ASSERT_EQ(args.num_pages, 0);
 	return args.split;
+}
+
+/* Write @val to the sysfs file @path (a module parameter), or fail. */
+static inline void ks_write_param(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+
+	TEST_ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
+	TEST_ASSERT(write(fd, val, strlen(val)) == (ssize_t)strlen(val),
+		    "write %s to %s: %s", val, path, strerror(errno));
+	close(fd);
 }
 
 #endif /* SELFTEST_KVM_SPLIT_UTIL_H */

@@ -339,15 +339,6 @@ static void test_memslot_cap(struct event *ev)
 	pr_info("memslot cap: one event per lowering, whole slot\n");
 }
 
-static void write_param(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-
-	TEST_ASSERT(fd >= 0, "open %s", path);
-	TEST_ASSERT(write(fd, val, strlen(val)) == strlen(val), "write %s", path);
-	close(fd);
-}
-
 /*
  * Chunked KVM_CLEAR_DIRTY_LOG splits each chunk first (manual-protect
  * with initially-set, eager_page_split on): one event per chunk.
@@ -366,7 +357,7 @@ static void test_clear_dirty_log(struct event *ev)
 	TEST_ASSERT(fd >= 0 && read(fd, old_eager, sizeof(old_eager) - 1) > 0,
 		    "read %s", eager);
 	close(fd);
-	write_param(eager, "Y");
+	ks_write_param(eager, "Y");
 
 	fresh_slot();
 	vm_mem_region_set_flags(vm, TEST_SLOT, KVM_MEM_LOG_DIRTY_PAGES);
@@ -384,7 +375,7 @@ static void test_clear_dirty_log(struct event *ev)
 	TEST_ASSERT_EQ(assert_sums(ev, n, &before), 1 + 512);
 
 	vm_mem_region_set_flags(vm, TEST_SLOT, 0);
-	write_param(eager, old_eager);
+	ks_write_param(eager, old_eager);
 	free(bitmap);
 	pr_info("clear dirty log: one event per %llu-page chunk\n", CLEAR_CHUNK);
 }
