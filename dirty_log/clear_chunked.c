@@ -8,10 +8,11 @@
  * initially-set.  vCPUs faulting meanwhile wait on the lock.  With a chunk
  * size set (KVM_CAP_CLEAR_DIRTY_LOG_CHUNK, or the clear_dirty_log_chunk
  * module parameter for VMs that never set it), each chunk of the range is
- * handled on its own: its huge pages are split first under mmu_lock held
- * for read, then its bits are cleared and its pages write-protected (or
- * D-bit cleaned) under the write lock for that chunk only; the lock is then
- * released and the task may reschedule before the next chunk.
+ * handled on its own: the huge pages around its dirty pages to clear are
+ * split first under mmu_lock held for read, then its bits are cleared and
+ * its pages write-protected (or D-bit cleaned) under the write lock for
+ * that chunk only; the lock is then released and the task may reschedule
+ * before the next chunk.
  *
  * Where the arch can re-arm dirty logging with atomic SPTE updates (x86:
  * TDP MMU only, no shadow-MMU pages, no PML; module parameter
@@ -188,6 +189,53 @@ static bool kvm_split_clear_words_shared(struct kvm *kvm,
 }
 
 /*
+ * Pages in a gap shorter than this between two runs of bits to clear are
+ * split in the same walk: no huge mapping is smaller than 512 base pages
+ * (2 MiB on x86), so none lies wholly inside the gap, and the walk splits
+ * exactly the mappings the two runs touch.
+ */
+#define KVM_SPLIT_PRESPLIT_GAP	512
+
+/*
+ * Split the huge mappings around the pages of words [@i, @n) of @buf whose
+ * bits are set in @slot's dirty bitmap, i.e. those this chunk is about to
+ * clear, as upstream splits around each word's really cleared bits in
+ * kvm_arch_mmu_enable_log_dirty_pt_masked().  Pages the user asks to clear
+ * but that are not dirty keep their huge mappings.  A bit a vCPU sets after
+ * this look comes from a 4K write fault; if its huge mapping is still
+ * there, the clear write-protects it whole and the next write splits it,
+ * as upstream does when its split fails.
+ *
+ * Locking: kvm->slots_lock held, mmu_lock not held (the arch takes it for
+ * read).
+ */
+static void kvm_split_presplit_words(struct kvm *kvm,
+				     struct kvm_memory_slot *slot,
+				     u64 first_page, const unsigned long *buf,
+				     unsigned long i, unsigned long n)
+{
+	unsigned long *dirty = slot->dirty_bitmap + first_page / BITS_PER_LONG;
+	u64 start = 0, end = 0, s;
+	unsigned long m;
+
+	for (; i < n; i++) {
+		m = buf[i] & READ_ONCE(dirty[i]);
+		if (!m)
+			continue;
+		s = first_page + i * BITS_PER_LONG + __ffs(m);
+		if (end && s - end >= KVM_SPLIT_PRESPLIT_GAP) {
+			kvm_arch_clear_dirty_log_presplit(kvm, slot, start, end);
+			end = 0;
+		}
+		if (!end)
+			start = s;
+		end = first_page + i * BITS_PER_LONG + __fls(m) + 1;
+	}
+	if (end)
+		kvm_arch_clear_dirty_log_presplit(kvm, slot, start, end);
+}
+
+/*
  * The chunked body of kvm_clear_dirty_log_protect(): @buf holds the user's
  * bitmap for pages [@first_page, @first_page + @num_pages) of @slot, already
  * validated by upstream.  Returns true if a TLB flush of the memslot is
@@ -213,9 +261,7 @@ bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 		unsigned long n = DIV_ROUND_UP(cend - first_page, BITS_PER_LONG);
 		u64 t0;
 
-		if (find_next_bit(buf, n * BITS_PER_LONG, i * BITS_PER_LONG) <
-		    n * BITS_PER_LONG)
-			kvm_arch_clear_dirty_log_presplit(kvm, slot, offset, cend);
+		kvm_split_presplit_words(kvm, slot, first_page, buf, i, n);
 
 		if (!kvm_split_clear_words_shared(kvm, slot, first_page, buf,
 						  i, n, &flush)) {

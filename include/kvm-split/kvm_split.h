@@ -89,9 +89,11 @@ int kvm_arch_split_huge_pages(struct kvm *kvm,
 			      struct kvm_split_count *count);
 
 /*
- * Before a chunk of KVM_CLEAR_DIRTY_LOG is cleared under the write lock,
- * split its huge pages where the arch would otherwise split them under that
- * lock (x86: manual-protect with initially-set and eager_page_split).
+ * Before a chunk of KVM_CLEAR_DIRTY_LOG is cleared, split the huge pages
+ * over slot pages [@start, @end) (offsets in @slot) where the arch would
+ * otherwise split them under the write lock while clearing (x86:
+ * manual-protect with initially-set and eager_page_split).  The caller
+ * passes the runs of dirty pages it is about to clear.
  * Locking: kvm->slots_lock held, no mmu_lock.
  */
 void kvm_arch_clear_dirty_log_presplit(struct kvm *kvm,
