@@ -9,7 +9,7 @@
 #
 # Kernel selection (see resolve_kernel in scripts/lib.sh): KVER=<abi> (e.g. 6.12.117+deb12),
 # KSERIES=6.12 (default) or KSRC=<tree>.  Packages are downloaded with
-# "apt-get download" and unpacked with "dpkg -x" under build/pkgs/: nothing
+# "apt-get download" and unpacked with "dpkg -x" under build/pkgs/<kver>/: nothing
 # is installed into the host's /boot or /lib/modules.
 set -euo pipefail
 
