@@ -62,6 +62,18 @@ check_no_vms() {
 	done
 }
 
+# Modules other than the vendor modules that use kvm.ko (kvmgt, ...) would
+# make "rmmod kvm" fail after the vendor module is gone: refuse first.
+check_kvm_users() {
+	for h in /sys/module/kvm/holders/*; do
+		[ -e "$h" ] || continue
+		case "${h##*/}" in
+		kvm_amd|kvm_intel) ;;
+		*) die "${h##*/} uses kvm: unload it first (modprobe -r ${h##*/})" ;;
+		esac
+	done
+}
+
 [ $# -ge 1 ] || die "usage: $0 install|load <moddir> | unload"
 [ "$(id -u)" = 0 ] || die "$1 needs root"
 case "$1" in
@@ -89,6 +101,7 @@ load)
 	fi
 	v=$(vendor)
 	check_no_vms
+	check_kvm_users
 	for m in kvm_amd kvm_intel kvm; do
 		if loaded $m; then
 			rmmod $m || die "cannot unload $m"
@@ -112,6 +125,7 @@ unload)
 	[ $# = 1 ] || die "usage: $0 unload"
 	v=$(vendor)
 	check_no_vms
+	check_kvm_users
 	for m in kvm_amd kvm_intel kvm; do
 		if loaded $m; then
 			rmmod $m || die "rmmod $m failed"
