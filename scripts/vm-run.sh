@@ -65,7 +65,7 @@ chmod +x "$R/init"
 rel=$(modinfo -F vermagic "$MODDIR/kvm.ko" 2>/dev/null | awk '{ print $1 }')
 [ -n "$rel" ] || die "$MODDIR/kvm.ko not built: run make"
 for m in virt/lib/irqbypass drivers/crypto/ccp/ccp arch/x86/kvm/kvm \
-	 arch/x86/kvm/kvm-amd; do
+	 arch/x86/kvm/kvm-amd arch/x86/kvm/kvm-intel; do
 	d=$R/lib/modules/$rel/kernel/$(dirname $m)
 	mkdir -p "$d"
 	xz -dc "$KMODDIR/kernel/$m.ko.xz" >"$d/$(basename $m).ko" 2>/dev/null ||

@@ -5,7 +5,7 @@
 # on a host, run for real in the test VM (busybox sh and modutils).  The VM
 # has the distro's KVM modules in /lib/modules/<release>/kernel, ours in
 # /modules, and scripts/host-modules.sh in /tests; ours are loaded when the
-# test starts, and are loaded again, with default parameters, when it ends.
+# test starts, and are loaded again, with the VM's parameters, when it ends.
 #
 #  - unload and load refuse while /dev/kvm is open, and change nothing;
 #  - unload replaces ours with the distro's KVM, load puts ours back;
@@ -20,10 +20,14 @@ if [ ! -f /tests/vm.conf ]; then
 	exit 4
 fi
 
+# The module parameters the VM was booted with (KVM_PARAMS=... make ...).
+. /tests/vm.conf
 HM=/tests/host-modules.sh
 OURS=/modules
 rel=$(uname -r)
 nr=0
+vendor=kvm_amd
+grep -qw svm /proc/cpuinfo || vendor=kvm_intel
 
 fail() {
 	echo "not ok - $*"
@@ -38,12 +42,13 @@ pass() {
 # Our kvm.ko is the one with the clear_dirty_log_chunk parameter.
 ours() { [ -e /sys/module/kvm/parameters/clear_dirty_log_chunk ]; }
 
-kvm_ready() { [ -c /dev/kvm ] && [ -f /sys/module/kvm_amd/initstate ]; }
+kvm_ready() { [ -c /dev/kvm ] && [ -f /sys/module/$vendor/initstate ]; }
 
 ours && kvm_ready || fail "kvm-split's KVM is not loaded at the start"
 depmod || fail "depmod failed"
 
-# An open /dev/kvm holds a reference on kvm_amd, as every VM does.
+# An open /dev/kvm holds a reference on the vendor module, as every VM
+# does.
 exec 3</dev/kvm
 $HM unload && fail "unload succeeded with /dev/kvm open"
 ours && kvm_ready || fail "a refused unload changed the loaded KVM"
@@ -60,7 +65,8 @@ case "$(cat /sys/module/kvm/taint)" in
 esac
 pass "unload loads the distro KVM"
 
-KVM_PARAMS="clear_dirty_log_chunk=128" $HM load $OURS || fail "load failed"
+KVM_PARAMS="clear_dirty_log_chunk=128" KVM_AMD_PARAMS='' $HM load $OURS ||
+	fail "load failed"
 ours && kvm_ready || fail "kvm-split's KVM is not loaded after load"
 case "$(cat /sys/module/kvm/taint)" in
 *O*) ;;
@@ -70,20 +76,27 @@ esac
 	fail "KVM_PARAMS did not reach kvm.ko"
 pass "load replaces the distro KVM with ours, with KVM_PARAMS"
 
+# kmod's depmod ranks updates/ above kernel/; busybox's keeps whichever
+# module of a name it finds first, so only check that install ran depmod:
+# it writes modules.dep anew.  (Emptied, not removed: busybox's modinfo
+# needs the file.)
+: >/lib/modules/"$rel"/modules.dep
 $HM install $OURS || fail "install failed"
+grep -q "kvm.ko:" /lib/modules/"$rel"/modules.dep ||
+	fail "install did not run depmod"
 for m in kvm kvm-amd kvm-intel; do
 	cmp -s $OURS/$m.ko /lib/modules/"$rel"/updates/kvm-split/$m.ko ||
 		fail "$m.ko was not installed"
 done
-# kmod's depmod ranks updates/ above kernel/; busybox's keeps the first
-# module of a name it finds, so only kvm-intel (not in this VM's kernel/)
-# shows that depmod ran over updates/kvm-split.
-grep -q "^updates/kvm-split/kvm-intel.ko:" /lib/modules/"$rel"/modules.dep ||
-	fail "depmod did not run over updates/kvm-split"
 pass "install copies our modules into updates/kvm-split and runs depmod"
 
-# Leave our modules loaded with default parameters for the next tests.
-$HM load $OURS || fail "load failed"
-[ "$(cat /sys/module/kvm/parameters/clear_dirty_log_chunk)" = 0 ] ||
-	fail "clear_dirty_log_chunk is not back to its default"
-pass "load again with default parameters"
+# Leave our modules loaded for the next tests as the VM loaded them.
+KVM_PARAMS=$KVM_PARAMS KVM_AMD_PARAMS=$KVM_AMD_PARAMS $HM load $OURS ||
+	fail "load failed"
+want=0
+for p in $KVM_PARAMS; do
+	case "$p" in clear_dirty_log_chunk=*) want=${p#*=} ;; esac
+done
+[ "$(cat /sys/module/kvm/parameters/clear_dirty_log_chunk)" = "$want" ] ||
+	fail "clear_dirty_log_chunk is not back to the VM's $want"
+pass "load again with the VM's parameters"
