@@ -16,7 +16,9 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/lib.sh"
-[ -z "${KSRC:-}" ] || die "check-kernels builds Debian kernels; unset KSRC"
+[ -z "${KSRC:-}" ] && [ -z "${KDIR:-}" ] ||
+	die "check-kernels builds Debian kernels with their own headers: unset KSRC and KDIR"
+unset KVER
 
 prune=0
 if [ "${1:-}" = --prune ]; then
@@ -28,6 +30,8 @@ kvers=("$@")
 if [ ${#kvers[@]} = 0 ]; then
 	for v in $(apt_versions "linux-source-$KSERIES"); do
 		k="${v%%-*}+deb12"
+		# Two uploads of one ABI: make KVER= builds the newest.
+		case " ${kvers[*]} " in *" $k "*) continue ;; esac
 		if kernel_complete "$k" "$KSERIES" "$v"; then
 			kvers+=("$k")
 		fi

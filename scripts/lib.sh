@@ -10,9 +10,11 @@ KSERIES=${KSERIES:-6.12}
 BUILD=${BUILD:-$top/build}
 CACHE=$BUILD/cache
 
-# apt_versions <package>: every version apt can download, newest first.
+# apt_versions <package>: every version apt can download, newest first,
+# once each (madison prints a line per archive that has it).
 apt_versions() {
-	apt-cache madison "$1" 2>/dev/null | awk -F'|' '{ gsub(/ /, "", $2); print $2 }'
+	apt-cache madison "$1" 2>/dev/null |
+		awk -F'|' '{ gsub(/ /, "", $2); if (!seen[$2]++) print $2 }'
 }
 
 # kernel_pkgs <abi> <series>: the packages one Debian kernel build needs.

@@ -54,10 +54,10 @@ for name in $(kernel_pkgs "$KVER" "$KSERIES"); do
 			die "cannot download $name=$KPKGVER: is KVER=$KVER a kernel Debian still publishes?"
 		deb=("$CACHE/${name}_${KPKGVER}_"*.deb)
 	fi
-	if [ ! -e "$PKGROOT/.unpacked-$name" ]; then
+	if [ ! -e "$PKGROOT/.unpacked-${name}_$KPKGVER" ]; then
 		info "unpacking $name"
 		dpkg -x "${deb[0]}" "$PKGROOT"
-		touch "$PKGROOT/.unpacked-$name"
+		touch "$PKGROOT/.unpacked-${name}_$KPKGVER"
 	fi
 done
 # The headers package expects to live in /usr/src: point its Makefile at the
