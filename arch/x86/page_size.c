@@ -99,6 +99,28 @@ static void kvm_split_lower_cap(struct kvm *kvm,
 }
 
 /*
+ * With the NX huge page mitigation on, KVM never makes a huge SPTE
+ * executable (make_spte(); 6.13's make_huge_spte() for in-place recovery
+ * too): a guest that executes from it faults and gets 4K mappings.  The 4K
+ * entries of a split huge page are executable (make_huge_page_split_spte()),
+ * so a huge SPTE rebuilt from them must drop that.
+ */
+static u64 kvm_split_huge_nx(struct kvm *kvm, u64 spte)
+{
+	bool access_track = is_access_track_spte(spte);
+
+	if (!is_nx_huge_page_enabled(kvm))
+		return spte;
+	if (access_track)
+		spte = restore_acc_track_spte(spte);
+	spte &= ~shadow_x_mask;
+	spte |= shadow_nx_mask;
+	if (access_track)
+		spte = mark_spte_for_access_track(spte);
+	return spte;
+}
+
+/*
  * The huge SPTE that maps exactly what the page table under @iter maps (a
  * non-leaf SPTE at a huge level), or 0 if there is none: every entry must
  * be a present leaf, the pfns contiguous from a first one aligned to the
@@ -108,11 +130,12 @@ static void kvm_split_lower_cap(struct kvm *kvm,
  * zapped any of the entries makes us skip the table.  Accessed and dirty
  * state of the old entries is handed to the primary MMU when the table is
  * removed (handle_removed_pt()).  Tables made for the NX huge page
- * mitigation stay.
+ * mitigation stay, and with the mitigation on the huge SPTE is not
+ * executable, as every huge SPTE KVM makes.
  *
  * Locking: mmu_lock held for read, under rcu_read_lock().
  */
-static u64 kvm_split_collapsed_spte(struct tdp_iter *iter)
+static u64 kvm_split_collapsed_spte(struct kvm *kvm, struct tdp_iter *iter)
 {
 	struct kvm_mmu_page *child = spte_to_child_sp(iter->old_spte);
 	u64 ignored = SPTE_BASE_ADDR_MASK | shadow_accessed_mask |
@@ -135,7 +158,7 @@ static u64 kvm_split_collapsed_spte(struct tdp_iter *iter)
 			return 0;
 	}
 	/* 4K entries have no page-size bit; 2M ones have it already. */
-	return first | PT_PAGE_SIZE_MASK;
+	return kvm_split_huge_nx(kvm, first | PT_PAGE_SIZE_MASK);
 }
 
 /*
@@ -177,7 +200,7 @@ retry:
 		    kvm_mmu_max_mapping_level(kvm, slot, iter.gfn, level) < level)
 			continue;
 
-		huge = kvm_split_collapsed_spte(&iter);
+		huge = kvm_split_collapsed_spte(kvm, &iter);
 		if (!huge)
 			continue;
 		if (tdp_mmu_set_spte_atomic(kvm, &iter, huge))
