@@ -251,6 +251,7 @@ bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 				       unsigned long *buf, u64 chunk)
 {
 	u64 offset = first_page, end = first_page + num_pages, chunks = 0;
+	bool presplit = kvm_arch_clear_dirty_log_presplit_ok(kvm);
 	bool flush = false;
 
 	lockdep_assert_held(&kvm->slots_lock);
@@ -261,7 +262,9 @@ bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 		unsigned long n = DIV_ROUND_UP(cend - first_page, BITS_PER_LONG);
 		u64 t0;
 
-		kvm_split_presplit_words(kvm, slot, first_page, buf, i, n);
+		if (presplit)
+			kvm_split_presplit_words(kvm, slot, first_page, buf,
+						 i, n);
 
 		if (!kvm_split_clear_words_shared(kvm, slot, first_page, buf,
 						  i, n, &flush)) {

@@ -160,21 +160,27 @@ int kvm_arch_split_huge_pages(struct kvm *kvm,
 }
 
 /*
- * See include/kvm-split/kvm_split.h.  Upstream splits the pages of each
- * cleared word under the write lock in kvm_arch_mmu_enable_log_dirty_pt_masked()
- * in exactly this case; splitting the chunk first, under the read lock,
- * leaves that call nothing to split.  Best effort as upstream: on -ENOMEM
- * the huge page is write-protected whole and split at fault time.
+ * See include/kvm-split/kvm_split.h.  Upstream splits around the cleared
+ * bits of each word under the write lock in
+ * kvm_arch_mmu_enable_log_dirty_pt_masked() in exactly this case.
+ */
+bool kvm_arch_clear_dirty_log_presplit_ok(struct kvm *kvm)
+{
+	return tdp_mmu_enabled && READ_ONCE(eager_page_split) &&
+	       kvm_dirty_log_manual_protect_and_init_set(kvm);
+}
+
+/*
+ * See include/kvm-split/kvm_split.h.  Splitting those pages first, under
+ * the read lock, leaves the clear nothing to split.  Best effort as
+ * upstream: on -ENOMEM the huge page is write-protected whole and split at
+ * fault time.
  */
 void kvm_arch_clear_dirty_log_presplit(struct kvm *kvm,
 				       const struct kvm_memory_slot *slot,
 				       gfn_t start, gfn_t end)
 {
 	struct kvm_split_count count = {};
-
-	if (!tdp_mmu_enabled || !READ_ONCE(eager_page_split) ||
-	    !kvm_dirty_log_manual_protect_and_init_set(kvm))
-		return;
 
 	kvm_split_walk(kvm, slot, slot->base_gfn + start, slot->base_gfn + end,
 		       SZ_4K, KVM_SPLIT_BY_CLEAR_DIRTY_LOG, &count);

@@ -89,11 +89,18 @@ int kvm_arch_split_huge_pages(struct kvm *kvm,
 			      struct kvm_split_count *count);
 
 /*
+ * Whether the arch would split huge pages under the write lock while
+ * clearing dirty bits (x86: manual-protect with initially-set and
+ * eager_page_split), so that a chunked KVM_CLEAR_DIRTY_LOG should split
+ * them ahead with kvm_arch_clear_dirty_log_presplit().  Asked once per
+ * call.  Locking: none needed.
+ */
+bool kvm_arch_clear_dirty_log_presplit_ok(struct kvm *kvm);
+
+/*
  * Before a chunk of KVM_CLEAR_DIRTY_LOG is cleared, split the huge pages
- * over slot pages [@start, @end) (offsets in @slot) where the arch would
- * otherwise split them under the write lock while clearing (x86:
- * manual-protect with initially-set and eager_page_split).  The caller
- * passes the runs of dirty pages it is about to clear.
+ * over slot pages [@start, @end) (offsets in @slot), a run of dirty pages
+ * the chunk is about to clear; only if kvm_arch_clear_dirty_log_presplit_ok().
  * Locking: kvm->slots_lock held, no mmu_lock.
  */
 void kvm_arch_clear_dirty_log_presplit(struct kvm *kvm,
