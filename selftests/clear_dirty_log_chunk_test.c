@@ -139,19 +139,6 @@ static uint64_t nr_chunks(uint64_t first, uint64_t num, uint64_t chunk)
 	return (first + num - 1) / chunk - first / chunk + 1;
 }
 
-static bool read_param_bool(const char *path)
-{
-	char c = 'N';
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0)
-		return false;
-	if (read(fd, &c, 1) != 1)
-		c = 'N';
-	close(fd);
-	return c == 'Y' || c == 'y' || c == '1';
-}
-
 /* ------------------------------------------------------------------ */
 /* 1. Lost-write hunt                                                 */
 /* ------------------------------------------------------------------ */
@@ -262,8 +249,8 @@ static void test_lost_writes(uint64_t max_rounds, uint64_t max_secs)
 		while (!READ_ONCE(writes[i]))
 			usleep(1000);
 
-	eager = read_param_bool("/sys/module/kvm/parameters/eager_page_split") &&
-		read_param_bool("/sys/module/kvm/parameters/tdp_mmu");
+	eager = get_kvm_param_bool("eager_page_split") &&
+		get_kvm_param_bool("tdp_mmu");
 	split0 = vm_get_stat(vm, "split_huge_2m");
 	vm_mem_region_set_flags(vm, HUNT_SLOT, KVM_MEM_LOG_DIRTY_PAGES);
 	next_toggle = 200 + rnd_below(200);
@@ -400,7 +387,7 @@ static void test_lost_writes(uint64_t max_rounds, uint64_t max_secs)
 	 * chunked clears never take mmu_lock for write; without it they do.
 	 * The longest write hold proves which path the hunt exercised.
 	 */
-	if (read_param_bool("/sys/module/kvm/parameters/clear_dirty_log_shared"))
+	if (get_kvm_param_bool("clear_dirty_log_shared"))
 		TEST_ASSERT_EQ(vm_get_stat(vm, "clear_dirty_max_hold_ns"), 0);
 	else
 		TEST_ASSERT(vm_get_stat(vm, "clear_dirty_max_hold_ns"),
@@ -1009,8 +996,8 @@ static void test_ranges(void)
 		c.slots[s].model = bitmap_zalloc(c.slots[s].npages + 64);
 		c.slots[s].got = bitmap_zalloc(c.slots[s].npages + 64);
 	}
-	c.eager = read_param_bool("/sys/module/kvm/parameters/eager_page_split") &&
-		  read_param_bool("/sys/module/kvm/parameters/tdp_mmu");
+	c.eager = get_kvm_param_bool("eager_page_split") &&
+		  get_kvm_param_bool("tdp_mmu");
 
 	/* Bad slots: no such slot, no logging, bad address space or id. */
 	{

@@ -52,23 +52,6 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-static uint64_t read_param(const char *name)
-{
-	char path[128], buf[32] = {};
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/module/kvm/parameters/%s", name);
-	f = fopen(path, "r");
-	TEST_ASSERT(f, "open %s", path);
-	TEST_ASSERT(fgets(buf, sizeof(buf), f), "read %s", path);
-	fclose(f);
-	if (buf[0] == 'Y')
-		return 1;
-	if (buf[0] == 'N')
-		return 0;
-	return strtoull(buf, NULL, 0);
-}
-
 static void run_to(struct kvm_vcpu *vcpu, uint64_t stage)
 {
 	struct ucall uc;
@@ -98,11 +81,11 @@ int main(void)
 	struct timespec ts;
 
 	TEST_REQUIRE(kvm_has_cap(KVM_CAP_MEMSLOT_PAGE_SIZES));
-	__TEST_REQUIRE(read_param("nx_huge_pages"),
+	__TEST_REQUIRE(get_kvm_param_bool("nx_huge_pages"),
 		       "the NX huge page mitigation is off (kvm.nx_huge_pages)");
-	__TEST_REQUIRE(read_param("tdp_mmu"), "needs the TDP MMU");
-	period_ms = read_param("nx_huge_pages_recovery_period_ms");
-	ratio = read_param("nx_huge_pages_recovery_ratio");
+	__TEST_REQUIRE(get_kvm_param_bool("tdp_mmu"), "needs the TDP MMU");
+	period_ms = get_kvm_param_integer("nx_huge_pages_recovery_period_ms");
+	ratio = get_kvm_param_integer("nx_huge_pages_recovery_ratio");
 
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
 	vm_enable_cap(vm, KVM_CAP_MEMSLOT_PAGE_SIZES,

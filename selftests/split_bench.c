@@ -143,7 +143,7 @@ static enum vm_mem_backing_src_type backing;
 static uint64_t huge;			/* backing page size */
 static uint64_t gen;			/* last generation written */
 static bool have_slot;
-static char eager_saved[8];
+static bool eager_saved;
 
 static uint64_t now_ns(void)
 {
@@ -158,24 +158,14 @@ static double ms(uint64_t ns)
 	return ns / 1e6;
 }
 
-static void write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-
-	TEST_ASSERT(fd >= 0, "open %s", path);
-	TEST_ASSERT(write(fd, val, strlen(val)) == strlen(val), "write %s", path);
-	close(fd);
-}
-
 static void set_eager(bool on)
 {
-	write_file(EAGER_PARAM, on ? "Y" : "N");
+	ks_write_param(EAGER_PARAM, on ? "Y" : "N");
 }
 
 static void restore_eager(void)
 {
-	if (eager_saved[0])
-		write_file(EAGER_PARAM, eager_saved);
+	set_eager(eager_saved);
 }
 
 struct stats {
@@ -705,7 +695,7 @@ int main(int argc, char *argv[])
 	const char *modes = "first-write,throughput,stall,cap";
 	const char *backings = "2M,1G";
 	uint64_t ctl_ns = 100 * 1000000ULL;
-	int opt, reps = 3, b, fd;
+	int opt, reps = 3, b;
 
 	size = SZ_1G;
 	while ((opt = getopt(argc, argv, "b:s:m:r:w:h")) != -1) {
@@ -738,10 +728,7 @@ int main(int argc, char *argv[])
 		       "KVM_SPLIT_HUGE_PAGES not supported (kvm-split not loaded, or no TDP MMU)");
 	TEST_REQUIRE(kvm_has_cap(KVM_CAP_MEMSLOT_PAGE_SIZES));
 
-	fd = open(EAGER_PARAM, O_RDONLY);
-	TEST_ASSERT(fd >= 0 && read(fd, eager_saved, sizeof(eager_saved) - 1) > 0,
-		    "read %s", EAGER_PARAM);
-	close(fd);
+	eager_saved = get_kvm_param_bool("eager_page_split");
 	atexit(restore_eager);
 
 	/* Keep slot 0 on 4K pages so that only the test slot moves the stats. */

@@ -348,15 +348,11 @@ static void test_clear_dirty_log(struct event *ev)
 	const char *eager = "/sys/module/kvm/parameters/eager_page_split";
 	uint64_t nr_chunks = TEST_PAGES / CLEAR_CHUNK;
 	unsigned long *bitmap = calloc(TEST_PAGES / 8, 1);
+	bool old_eager = get_kvm_param_bool("eager_page_split");
 	struct stats before;
-	char old_eager[8] = {};
 	uint64_t i;
-	int fd, n;
+	int n;
 
-	fd = open(eager, O_RDONLY);
-	TEST_ASSERT(fd >= 0 && read(fd, old_eager, sizeof(old_eager) - 1) > 0,
-		    "read %s", eager);
-	close(fd);
 	ks_write_param(eager, "Y");
 
 	fresh_slot();
@@ -375,7 +371,7 @@ static void test_clear_dirty_log(struct event *ev)
 	TEST_ASSERT_EQ(assert_sums(ev, n, &before), 1 + 512);
 
 	vm_mem_region_set_flags(vm, TEST_SLOT, 0);
-	ks_write_param(eager, old_eager);
+	ks_write_param(eager, old_eager ? "Y" : "N");
 	free(bitmap);
 	pr_info("clear dirty log: one event per %llu-page chunk\n", CLEAR_CHUNK);
 }
