@@ -13,6 +13,7 @@
 #include <linux/kvm_split.h>
 
 #include "kvm_util.h"
+#include "processor.h"
 #include "ucall_common.h"
 
 /*
@@ -55,6 +56,28 @@ static inline uint64_t ks_split(struct kvm_vm *vm, uint32_t slot,
 	TEST_ASSERT_EQ(args.first_page, first + num);
 	TEST_ASSERT_EQ(args.num_pages, 0);
 	return args.split;
+}
+
+/*
+ * What generation @gen of a data-integrity test writes into the first word
+ * of page @page (guest and host); generation 0 is fresh, zeroed memory.
+ */
+static inline uint64_t ks_pattern(uint64_t gen, uint64_t page)
+{
+	return gen ? gen << 32 | page : 0;
+}
+
+/* Check from the host that @npages pages at @gpa hold generation @gen. */
+static inline void ks_check_pattern(struct kvm_vm *vm, uint64_t gpa,
+				    uint64_t npages, uint64_t gen)
+{
+	uint64_t *hva = addr_gpa2hva(vm, gpa);
+	uint64_t i;
+
+	for (i = 0; i < npages; i++)
+		TEST_ASSERT(hva[i * PAGE_SIZE / 8] == ks_pattern(gen, i),
+			    "page %lu holds %#lx, expected %#lx", i,
+			    hva[i * PAGE_SIZE / 8], ks_pattern(gen, i));
 }
 
 /* Write @val to the sysfs file @path (a module parameter), or fail. */

@@ -47,11 +47,6 @@
 /* Generation the guest writes on its next pass; 0 is fresh memory. */
 static uint64_t guest_gen;
 
-static uint64_t pattern(uint64_t gen, uint64_t page)
-{
-	return gen ? gen << 32 | page : 0;
-}
-
 /*
  * Each pass checks that every page still holds the previous generation's
  * value and writes the next one, so a lost or misplaced write is caught.
@@ -64,8 +59,8 @@ static void guest_code(void)
 		for (i = 0; i < TEST_PAGES; i++) {
 			uint64_t *p = (uint64_t *)(TEST_GPA + i * PAGE_SIZE);
 
-			GUEST_ASSERT_EQ(*p, pattern(gen - 1, i));
-			*p = pattern(gen, i);
+			GUEST_ASSERT_EQ(*p, ks_pattern(gen - 1, i));
+			*p = ks_pattern(gen, i);
 		}
 		GUEST_SYNC(gen);
 	}
@@ -77,19 +72,13 @@ static struct kvm_vcpu *vcpu;
 /* One guest pass writing generation @gen; the host then checks it too. */
 static void run_guest(uint64_t gen)
 {
-	uint64_t *hva = addr_gpa2hva(vm, TEST_GPA);
 	struct ucall uc;
-	uint64_t i;
 
 	guest_gen = gen;
 	sync_global_to_guest(vm, guest_gen);
 	TEST_ASSERT_EQ(ks_vcpu_run(vcpu, &uc), UCALL_SYNC);
 	TEST_ASSERT_EQ(uc.args[1], gen);
-
-	for (i = 0; i < TEST_PAGES; i++)
-		TEST_ASSERT(hva[i * PAGE_SIZE / 8] == pattern(gen, i),
-			    "page %lu holds %#lx, expected %#lx", i,
-			    hva[i * PAGE_SIZE / 8], pattern(gen, i));
+	ks_check_pattern(vm, TEST_GPA, TEST_PAGES, gen);
 }
 
 struct stats {
