@@ -74,6 +74,15 @@ check_kvm_users() {
 	done
 }
 
+# Remove whatever KVM is loaded, vendor module first.
+remove_kvm() {
+	for m in kvm_amd kvm_intel kvm; do
+		if loaded $m; then
+			rmmod $m || die "cannot unload $m"
+		fi
+	done
+}
+
 [ $# -ge 1 ] || die "usage: $0 install|load <moddir> | unload"
 [ "$(id -u)" = 0 ] || die "$1 needs root"
 case "$1" in
@@ -102,11 +111,7 @@ load)
 	v=$(vendor)
 	check_no_vms
 	check_kvm_users
-	for m in kvm_amd kvm_intel kvm; do
-		if loaded $m; then
-			rmmod $m || die "cannot unload $m"
-		fi
-	done
+	remove_kvm
 	modprobe irqbypass || die "modprobe irqbypass failed"
 	# shellcheck disable=SC2086 # parameters are word lists
 	insmod "$2/kvm.ko" ${KVM_PARAMS:-} || die "insmod kvm.ko failed (see dmesg)"
@@ -126,11 +131,7 @@ unload)
 	v=$(vendor)
 	check_no_vms
 	check_kvm_users
-	for m in kvm_amd kvm_intel kvm; do
-		if loaded $m; then
-			rmmod $m || die "rmmod $m failed"
-		fi
-	done
+	remove_kvm
 	# depmod searches updates/ first, so after "make install" this loads
 	# our modules again, not the distro's.
 	modprobe "$v" || die "modprobe $v failed"
