@@ -86,7 +86,10 @@ u64 kvm_split_clear_chunk(struct kvm *kvm)
 	return READ_ONCE(clear_dirty_log_chunk);
 }
 
-/* KVM_ENABLE_CAP(KVM_CAP_CLEAR_DIRTY_LOG_CHUNK); may be changed any time. */
+/*
+ * KVM_ENABLE_CAP(KVM_CAP_CLEAR_DIRTY_LOG_CHUNK); may be changed any time.
+ * Locking: none; a clear reads the value once (kvm_split_clear_chunk()).
+ */
 int kvm_split_enable_clear_chunk(struct kvm *kvm, struct kvm_enable_cap *cap)
 {
 	if (cap->flags || cap->args[1] || cap->args[2] || cap->args[3] ||
@@ -96,6 +99,7 @@ int kvm_split_enable_clear_chunk(struct kvm *kvm, struct kvm_enable_cap *cap)
 	return 0;
 }
 
+/* Raise the peak hold statistic.  Locking: none, a cmpxchg loop. */
 static void kvm_split_note_hold(struct kvm *kvm, u64 ns)
 {
 	u64 *peak = &kvm->stat.generic.clear_dirty_max_hold_ns;
@@ -109,6 +113,9 @@ static void kvm_split_note_hold(struct kvm *kvm, u64 ns)
  * Clear word @i of @buf in @slot's dirty bitmap, atomically (vCPUs set bits
  * concurrently), and return the bits that were set: only those pages get
  * re-armed.
+ *
+ * Locking: mmu_lock held, for read or write (the bitmap update is atomic
+ * either way).
  */
 static unsigned long kvm_split_clear_word(struct kvm_memory_slot *slot,
 					  u64 first_page, unsigned long *buf,

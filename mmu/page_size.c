@@ -16,6 +16,9 @@
  * the VMM will use, a subset of what KVM_CHECK_EXTENSION returned.  The
  * flags are opt-in so that a VMM (or test) that does not know kvm-split
  * sees exactly upstream's memslot uAPI, unknown flags rejected.
+ *
+ * Locking: takes kvm->slots_lock, which memslot updates hold while they
+ * check the flags.
  */
 int kvm_split_enable_memslot_page_sizes(struct kvm *kvm,
 					struct kvm_enable_cap *cap)

@@ -104,6 +104,8 @@ static void kvm_split_lower_cap(struct kvm *kvm,
  * too): a guest that executes from it faults and gets 4K mappings.  The 4K
  * entries of a split huge page are executable (make_huge_page_split_spte()),
  * so a huge SPTE rebuilt from them must drop that.
+ *
+ * Locking: none of its own; computes a value (the caller holds mmu_lock).
  */
 static u64 kvm_split_huge_nx(struct kvm *kvm, u64 spte)
 {
