@@ -28,6 +28,12 @@ mkdir -p "$OUT"
 make -s -C "$LINUX/tools/testing/selftests/kvm" OUTPUT="$OUT" \
 	TEST_GEN_PROGS_x86_64="$*" TEST_GEN_PROGS_EXTENDED_x86_64= \
 	EXTRA_CFLAGS="-static -I$top/include/uapi" -j"$(nproc)"
+# The test-only delay module (selftests/kmod), built against the target
+# kernel's headers, goes next to the tests that load it.
+mkdir -p "$OUT/kmod"
+cp "$top"/selftests/kmod/Kbuild "$top"/selftests/kmod/*.c "$OUT/kmod/"
+make -s -C "$KDIR" M="$OUT/kmod" -j"$(nproc)" modules
+install -D -m 644 "$OUT/kmod/kvm_split_delay.ko" "$OUT/kvm_split/kvm_split_delay.ko"
 # Shell tests, run by the test VM's busybox, are installed as they are.
 for t in "$top"/selftests/*_test.sh; do
 	install -D -m 755 "$t" "$OUT/kvm_split/$(basename "$t")"

@@ -93,6 +93,12 @@ while read -r name tmo cmd; do
 		missing=1
 	fi
 done <"$W/tests.run"
+# Test-only kernel modules (selftests/kmod), loaded by the tests that
+# need them.
+if [ -d "$BIN/kvm_split" ]; then
+	mkdir -p "$R/tests/kvm_split"
+	cp "$BIN"/kvm_split/*.ko "$R/tests/kvm_split/" 2>/dev/null || true
+fi
 cp "$W/tests.run" "$R/tests/tests.run"
 
 ACCEL="-accel tcg,thread=single -cpu EPYC,+svm"

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 
 #include <linux/kvm_split.h>
 
@@ -89,6 +90,62 @@ static inline void ks_write_param(const char *path, const char *val)
 	TEST_ASSERT(write(fd, val, strlen(val)) == (ssize_t)strlen(val),
 		    "write %s to %s: %s", val, path, strerror(errno));
 	close(fd);
+}
+
+/*
+ * The test-only delay module (selftests/kmod/kvm_split_delay.c), which
+ * widens race windows with kprobes.  It sits next to the test binary.  A
+ * test that needs it fails, never skips, when it cannot be loaded.
+ */
+#define KS_DELAY_MOD	"kvm_split_delay"
+
+static inline void ks_delay_unload(void)
+{
+	if (syscall(SYS_delete_module, KS_DELAY_MOD, O_NONBLOCK))
+		TEST_ASSERT(errno == ENOENT, "rmmod %s: %s", KS_DELAY_MOD,
+			    strerror(errno));
+}
+
+/* Load the delay module with @probes (its "probes" parameter). */
+static inline void ks_delay_load(const char *probes)
+{
+	char exe[4096], path[4200], params[300];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	int fd;
+
+	TEST_ASSERT(n > 0, "readlink /proc/self/exe: %s", strerror(errno));
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(path, sizeof(path), "%s/%s.ko", exe, KS_DELAY_MOD);
+	snprintf(params, sizeof(params), "probes=%s", probes);
+
+	ks_delay_unload();	/* left behind by a test that died */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	TEST_ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
+	TEST_ASSERT(!syscall(SYS_finit_module, fd, params, 0),
+		    "insmod %s %s: %s", path, params, strerror(errno));
+	close(fd);
+	pr_info("delay module loaded: %s\n", probes);
+}
+
+/* How many times the delay at @sym really delayed since the load. */
+static inline uint64_t ks_delay_count(const char *sym)
+{
+	char buf[1024], name[128];
+	unsigned long hits, delayed;
+	FILE *f = fopen("/sys/module/" KS_DELAY_MOD "/parameters/hits", "r");
+
+	TEST_ASSERT(f, "open %s hits: %s", KS_DELAY_MOD, strerror(errno));
+	while (fgets(buf, sizeof(buf), f)) {
+		if (sscanf(buf, "%127s %lu %lu", name, &hits, &delayed) == 3 &&
+		    !strcmp(name, sym)) {
+			fclose(f);
+			return delayed;
+		}
+	}
+	fclose(f);
+	TEST_FAIL("no delay probe on %s", sym);
+	return 0;
 }
 
 #endif /* SELFTEST_KVM_SPLIT_UTIL_H */
