@@ -16,9 +16,13 @@
  *
  * Where the arch can re-arm dirty logging with atomic SPTE updates (x86:
  * TDP MMU only, no shadow-MMU pages, no PML; module parameter
- * clear_dirty_log_shared, default on), a chunk's bits are cleared and its
- * pages write-protected under mmu_lock held for read instead: no write hold
- * at all.  arch/x86/dirty_log.c explains why no write is lost that way.
+ * clear_dirty_log_shared, default on), a chunk does no work under the write
+ * lock: its bits are cleared under mmu_lock held for read, the write lock is
+ * taken and released at once to wait for the readers of the moment (vCPU
+ * faults that may have set a bit just cleared and not yet installed their
+ * SPTE), and its pages are write-protected under the read lock.
+ * kvm_split_clear_words_shared() and arch/x86/dirty_log.c explain why no
+ * write is lost that way, and why it would be without the drain.
  *
  * TLB flushing is upstream's: one flush of the memslot after the last
  * chunk, before the ioctl returns.  That suffices for the same reason it
@@ -155,12 +159,31 @@ static bool kvm_split_clear_words(struct kvm *kvm,
 }
 
 /*
- * The same under mmu_lock held for read, if the arch allows it now: clear
- * the chunk's bits, keeping in @buf those really cleared, then let the arch
- * re-arm all of the chunk's pages in one walk per root.  Returns false,
- * having done nothing, if the arch does not allow it.
+ * The same with no write work: clear the chunk's bits under mmu_lock held
+ * for read, keeping in @buf those really cleared, wait for every mmu_lock
+ * reader of the moment to leave (an empty write-side critical section),
+ * then let the arch re-arm all of the chunk's pages in one walk per root
+ * under the read lock again.  Returns false, having done nothing, if the
+ * arch does not allow it; the caller then takes upstream's write-locked
+ * path.
  *
- * Locking: kvm->slots_lock held; takes mmu_lock for read.
+ * Why the drain.  A vCPU fault sets a page's dirty bit before it installs
+ * the writable SPTE, both under the read lock (x86: make_spte() calls
+ * mark_page_dirty_in_slot(), then tdp_mmu_set_spte_atomic() installs).  A
+ * clear that cleared the bit and walked the SPTEs inside that window would
+ * find nothing to write-protect, and the fault would then install a
+ * writable SPTE over a clean bit: a lost write (upstream's clear cannot
+ * enter the window: it holds the write lock).  Every fault whose mark we
+ * cleared held the read lock when it marked; write_lock() returns only once
+ * all readers of the moment have unlocked, and their read_unlock()
+ * (release) pairs with our write_lock() (acquire): after the drain their
+ * SPTEs are in place for the walk to write-protect.  A fault that marks
+ * after our clear leaves its bit set.  selftests/clear_dirty_log_race_test.c
+ * opens the window for milliseconds and checks that no page is lost.
+ *
+ * Locking: kvm->slots_lock held; takes mmu_lock for read, for write (empty)
+ * and for read again, or for write once more if the arch stopped allowing
+ * the read-locked walk in between (shadow-MMU pages appeared).
  */
 static bool kvm_split_clear_words_shared(struct kvm *kvm,
 					 struct kvm_memory_slot *slot,
@@ -169,8 +192,9 @@ static bool kvm_split_clear_words_shared(struct kvm *kvm,
 					 bool *flush)
 {
 #ifdef KVM_HAVE_MMU_RWLOCK
+	bool ok, cleared = false;
 	unsigned long j;
-	bool ok;
+	u64 t0;
 
 	if (!READ_ONCE(clear_dirty_log_shared))
 		return false;
@@ -180,16 +204,50 @@ static bool kvm_split_clear_words_shared(struct kvm *kvm,
 	if (ok) {
 		for (j = i; j < n; j++) {
 			buf[j] = kvm_split_clear_word(slot, first_page, buf, j);
-			/* Flush whenever bits were cleared, as upstream. */
-			if (buf[j])
-				*flush = true;
+			cleared |= !!buf[j];
 		}
+	}
+	read_unlock(&kvm->mmu_lock);
+	if (!ok)
+		return false;
+	/* Nothing cleared, nothing to re-arm (upstream skips such words). */
+	if (!cleared)
+		return true;
+	/* Flush whenever bits were cleared, as upstream. */
+	*flush = true;
+
+	/* The drain: an empty write hold, counted as a hold all the same. */
+	t0 = ktime_get_ns();
+	write_lock(&kvm->mmu_lock);
+	write_unlock(&kvm->mmu_lock);
+	kvm_split_note_hold(kvm, ktime_get_ns() - t0);
+
+	read_lock(&kvm->mmu_lock);
+	if (kvm_arch_clear_dirty_log_shared_ok(kvm)) {
 		kvm_arch_clear_dirty_log_shared(kvm, slot,
 						first_page + i * BITS_PER_LONG,
 						buf + i, n - i);
+		read_unlock(&kvm->mmu_lock);
+		atomic64_inc((atomic64_t *)&kvm->stat.generic.clear_dirty_shared_chunks);
+		return true;
 	}
 	read_unlock(&kvm->mmu_lock);
-	return ok;
+
+	/*
+	 * Shadow-MMU pages appeared since the first check: re-arm the pages
+	 * whose bits were cleared above the upstream way, which is correct
+	 * for bits cleared earlier too (a bit set again meanwhile stays set).
+	 */
+	t0 = ktime_get_ns();
+	KVM_MMU_LOCK(kvm);
+	for (j = i; j < n; j++)
+		if (buf[j])
+			kvm_arch_mmu_enable_log_dirty_pt_masked(kvm, slot,
+								first_page + j * BITS_PER_LONG,
+								buf[j]);
+	KVM_MMU_UNLOCK(kvm);
+	kvm_split_note_hold(kvm, ktime_get_ns() - t0);
+	return true;
 #else
 	return false;
 #endif

@@ -9,25 +9,46 @@
  * as upstream already does under the read lock when dirty logging is
  * enabled (wrprot_gfn_range()).  The chunked clear uses this path while the
  * VM has no shadow-MMU pages and the CPU logs by write protection (no PML):
- * vCPU faults that need mmu_lock then never wait for a clear.
+ * vCPU faults then wait for a clear only while it drains the readers of the
+ * moment (an empty write hold per chunk), never while it works.
  *
- * Why no write is lost.  The caller clears a chunk's dirty bits first,
- * atomically and only those set, then this write-protects the pages whose
- * bits it cleared by cmpxchg of their SPTEs, and the TLBs are flushed before
- * the ioctl returns, as upstream.
- *  - A vCPU write after the SPTE became read-only faults.  Every path that
- *    makes a logged page writable again sets its dirty bit with it
- *    (make_spte() and fast_page_fault() call mark_page_dirty_in_slot()), so
- *    the bit is set after ours was cleared and stays set.
- *  - A write through a stale TLB entry before the flush lands before
- *    userspace reads the page, after the ioctl returns: it is in the copy.
- *  - A fault racing us that installs a new SPTE does so by cmpxchg as well:
- *    ours fails, re-reads the SPTE and looks at it again; and a writable
- *    new SPTE comes with its dirty bit set, as above.
- *  - Shadow-MMU pages (nested NPT/EPT, or shadow paging) are created under
- *    mmu_lock held for write, so none can appear during our read hold once
- *    kvm_memslots_have_rmaps() said there were none; those created later
- *    are writable only with their dirty bit set.
+ * Why no write is lost.  The caller (dirty_log/clear_chunked.c) clears a
+ * chunk's dirty bits with atomic_long_fetch_andnot() under the read lock,
+ * keeping only the bits that were set; takes and releases mmu_lock for
+ * write (the drain); then, under the read lock again, this write-protects
+ * the pages whose bits it cleared by cmpxchg of their SPTEs; the TLBs are
+ * flushed before the ioctl returns, as upstream.  Each way a write could
+ * escape, and the upstream ordering that closes it:
+ *  - A slow-path fault (kvm_tdp_mmu_map(), read lock) sets the bit in
+ *    make_spte() *before* tdp_mmu_map_handle_target_level() installs the
+ *    writable SPTE.  If we clear that bit in between, the SPTE is not there
+ *    for us to write-protect.  The drain closes it: the fault marked while
+ *    holding the read lock and installs before read_unlock(), whose release
+ *    pairs with our write_lock()'s acquire, so after the drain its SPTE is
+ *    visible and the walk below write-protects it.  (Without the drain
+ *    selftests/clear_dirty_log_race_test.c lost pages in every run; with
+ *    it, none.)  A fault that marks after our fetch_andnot keeps its bit.
+ *  - The fast path (fast_page_fault(), no mmu_lock) makes an SPTE writable
+ *    with a cmpxchg and marks the bit *after* it
+ *    (fast_pf_fix_direct_spte()): if we cleared the bit the cmpxchg came
+ *    first (both are locked RMWs on x86) and our walk sees the writable
+ *    SPTE; if not, the bit is set after our clear and stays set.
+ *  - A vCPU write after the SPTE became read-only faults, and one of the two
+ *    paths above sets the bit again.
+ *  - A write through a stale writable TLB entry before the flush lands
+ *    before userspace reads the page, after the ioctl returns: it is in the
+ *    copy, as upstream argues for its own single flush.
+ *  - A fault racing the walk changes the SPTE by cmpxchg too: ours fails,
+ *    re-reads it and looks again (tdp_mmu_set_spte_atomic()); a huge SPTE
+ *    split meanwhile is re-read as a table and walked into.
+ *  - Shadow-MMU pages (nested NPT/EPT, or shadow paging) are only created
+ *    under the write lock and kvm_memslots_have_rmaps() never goes back to
+ *    false, so none can appear during a read hold once it said there were
+ *    none; the caller asks again under the walk's hold and falls back to
+ *    upstream's write-locked re-arm if they appeared after the drain.
+ * Widened by selftests/clear_dirty_log_race_test.c (a delay after
+ * make_spte() returns, a zapper, first touches with initially-set); the
+ * other orderings above are upstream's and are not widened by a test.
  * PML (Intel) clears dirty bits instead of write-protecting: that path
  * keeps upstream's write lock here, as it cannot be tested under emulation.
  */

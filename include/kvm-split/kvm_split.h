@@ -112,8 +112,10 @@ void kvm_arch_clear_dirty_log_presplit(struct kvm *kvm,
  * from @gfn_offset of @slot, with atomic SPTE updates under mmu_lock held
  * for read, where the arch can do that for every mapping of the VM:
  * kvm_arch_clear_dirty_log_shared_ok() says so, and must be asked under
- * the same read hold.  The caller has cleared the bits first and flushes
- * TLBs before KVM_CLEAR_DIRTY_LOG returns, as upstream.
+ * the same read hold.  The caller has cleared the bits first, then
+ * drained every mmu_lock reader of that moment (an empty write hold), so
+ * that each fault that set one of those bits has installed its SPTE; and
+ * it flushes TLBs before KVM_CLEAR_DIRTY_LOG returns, as upstream.
  */
 bool kvm_arch_clear_dirty_log_shared_ok(struct kvm *kvm);
 void kvm_arch_clear_dirty_log_shared(struct kvm *kvm,
