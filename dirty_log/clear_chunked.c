@@ -80,6 +80,17 @@ module_param(clear_dirty_log_shared, bool, 0644);
 MODULE_PARM_DESC(clear_dirty_log_shared,
 		 "Chunked KVM_CLEAR_DIRTY_LOG re-arms pages under mmu_lock held for read where the arch allows it");
 
+/*
+ * Test only: skip the drain of kvm_split_clear_words_shared(), which loses
+ * writes.  It exists so that CI proves on every run that
+ * clear_dirty_log_race_test still catches the race the drain closes
+ * (make -C selftests check-harness); setting it says so in the log.
+ */
+static bool clear_dirty_log_unsafe_skip_drain;
+module_param(clear_dirty_log_unsafe_skip_drain, bool, 0644);
+MODULE_PARM_DESC(clear_dirty_log_unsafe_skip_drain,
+		 "Test only: let read-locked KVM_CLEAR_DIRTY_LOG lose writes");
+
 /* The chunk size in pages for @kvm, 0 for upstream's single pass. */
 u64 kvm_split_clear_chunk(struct kvm *kvm)
 {
@@ -217,10 +228,14 @@ static bool kvm_split_clear_words_shared(struct kvm *kvm,
 	*flush = true;
 
 	/* The drain: an empty write hold, counted as a hold all the same. */
-	t0 = ktime_get_ns();
-	write_lock(&kvm->mmu_lock);
-	write_unlock(&kvm->mmu_lock);
-	kvm_split_note_hold(kvm, ktime_get_ns() - t0);
+	if (likely(!READ_ONCE(clear_dirty_log_unsafe_skip_drain))) {
+		t0 = ktime_get_ns();
+		write_lock(&kvm->mmu_lock);
+		write_unlock(&kvm->mmu_lock);
+		kvm_split_note_hold(kvm, ktime_get_ns() - t0);
+	} else {
+		pr_warn_once("kvm-split: clear_dirty_log_unsafe_skip_drain set: dirty writes can be lost\n");
+	}
 
 	read_lock(&kvm->mmu_lock);
 	if (kvm_arch_clear_dirty_log_shared_ok(kvm)) {
