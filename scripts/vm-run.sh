@@ -86,6 +86,8 @@ missing=0
 while read -r name tmo cmd; do
 	b=$(printf '%s\n' $cmd | grep -v -m1 '^[a-z_]*\.[a-z_]*=')
 	if [ -x "$BIN/$b" ]; then
+		mkdir -p "$R/tests/$(dirname "$b")"
+		cp "$BIN/$b" "$R/tests/$b"
 		# A wrapper's arguments may name further test binaries.
 		for w in $cmd; do
 			case "$w" in */*) ;; *) continue ;; esac
