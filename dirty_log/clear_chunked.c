@@ -16,13 +16,14 @@
  *
  * Where the arch can re-arm dirty logging with atomic SPTE updates (x86:
  * TDP MMU only, no shadow-MMU pages, no PML; module parameter
- * clear_dirty_log_shared, default on), a chunk does no work under the write
- * lock: its bits are cleared under mmu_lock held for read, the write lock is
- * taken and released at once to wait for the readers of the moment (vCPU
- * faults that may have set a bit just cleared and not yet installed their
- * SPTE), and its pages are write-protected under the read lock.
- * kvm_split_clear_words_shared() and arch/x86/dirty_log.c explain why no
- * write is lost that way, and why it would be without the drain.
+ * clear_dirty_log_shared, default on), no work is done under the write
+ * lock: every chunk's bits are cleared under mmu_lock held for read, the
+ * write lock is taken and released once to wait for the readers of the
+ * moment (vCPU faults that may have set a bit just cleared and not yet
+ * installed their SPTE), and every chunk's pages are then write-protected
+ * under the read lock.  kvm_split_clear_dirty_log_chunked() and
+ * arch/x86/dirty_log.c explain why no write is lost that way, and why one
+ * would be without the drain.
  *
  * TLB flushing is upstream's: one flush of the memslot after the last
  * chunk, before the ioctl returns.  That suffices for the same reason it
@@ -81,8 +82,8 @@ MODULE_PARM_DESC(clear_dirty_log_shared,
 		 "Chunked KVM_CLEAR_DIRTY_LOG re-arms pages under mmu_lock held for read where the arch allows it");
 
 /*
- * Test only: skip the drain of kvm_split_clear_words_shared(), which loses
- * writes.  It exists so that CI proves on every run that
+ * Test only: skip the drain of kvm_split_clear_dirty_log_chunked(), which
+ * loses writes.  It exists so that CI proves on every run that
  * clear_dirty_log_race_test still catches the race the drain closes
  * (make -C selftests check-harness); setting it says so in the log.
  */
@@ -170,72 +171,93 @@ static bool kvm_split_clear_words(struct kvm *kvm,
 }
 
 /*
- * The same with no write work: clear the chunk's bits under mmu_lock held
- * for read, keeping in @buf those really cleared, wait for every mmu_lock
- * reader of the moment to leave (an empty write-side critical section),
- * then let the arch re-arm all of the chunk's pages in one walk per root
- * under the read lock again.  Returns false, having done nothing, if the
- * arch does not allow it; the caller then takes upstream's write-locked
- * path.
+ * Whether this call re-arms under mmu_lock held for read: the parameter
+ * allows it and so does the arch right now.  The arch's answer can only go
+ * from yes to no (shadow-MMU pages appear), and is asked again under every
+ * read hold that re-arms.
  *
- * Why the drain.  A vCPU fault sets a page's dirty bit before it installs
- * the writable SPTE, both under the read lock (x86: make_spte() calls
- * mark_page_dirty_in_slot(), then tdp_mmu_set_spte_atomic() installs).  A
- * clear that cleared the bit and walked the SPTEs inside that window would
- * find nothing to write-protect, and the fault would then install a
- * writable SPTE over a clean bit: a lost write (upstream's clear cannot
- * enter the window: it holds the write lock).  Every fault whose mark we
- * cleared held the read lock when it marked; write_lock() returns only once
- * all readers of the moment have unlocked, and their read_unlock()
- * (release) pairs with our write_lock() (acquire): after the drain their
- * SPTEs are in place for the walk to write-protect.  A fault that marks
- * after our clear leaves its bit set.  selftests/clear_dirty_log_race_test.c
- * opens the window for milliseconds and checks that no page is lost.
- *
- * Locking: kvm->slots_lock held; takes mmu_lock for read, for write (empty)
- * and for read again, or for write once more if the arch stopped allowing
- * the read-locked walk in between (shadow-MMU pages appeared).
+ * Locking: kvm->slots_lock held; takes mmu_lock for read.
  */
-static bool kvm_split_clear_words_shared(struct kvm *kvm,
-					 struct kvm_memory_slot *slot,
-					 u64 first_page, unsigned long *buf,
-					 unsigned long i, unsigned long n,
-					 bool *flush)
+static bool kvm_split_clear_shared_begin(struct kvm *kvm)
 {
 #ifdef KVM_HAVE_MMU_RWLOCK
-	bool ok, cleared = false;
-	unsigned long j;
-	u64 t0;
+	bool ok;
 
 	if (!READ_ONCE(clear_dirty_log_shared))
 		return false;
-
 	read_lock(&kvm->mmu_lock);
 	ok = kvm_arch_clear_dirty_log_shared_ok(kvm);
-	if (ok) {
-		for (j = i; j < n; j++) {
-			buf[j] = kvm_split_clear_word(slot, first_page, buf, j);
-			cleared |= !!buf[j];
-		}
+	read_unlock(&kvm->mmu_lock);
+	return ok;
+#else
+	return false;
+#endif
+}
+
+/*
+ * Clear the bits of words [@i, @n) of @buf, keeping in @buf those really
+ * cleared; returns true if any was.  The pages are re-armed later, after
+ * the drain (kvm_split_clear_dirty_log_chunked()).
+ *
+ * Locking: kvm->slots_lock held; takes mmu_lock for read.
+ */
+static bool kvm_split_clear_bits_shared(struct kvm *kvm,
+					struct kvm_memory_slot *slot,
+					u64 first_page, unsigned long *buf,
+					unsigned long i, unsigned long n)
+{
+	bool cleared = false;
+
+#ifdef KVM_HAVE_MMU_RWLOCK
+	read_lock(&kvm->mmu_lock);
+	for (; i < n; i++) {
+		buf[i] = kvm_split_clear_word(slot, first_page, buf, i);
+		cleared |= !!buf[i];
 	}
 	read_unlock(&kvm->mmu_lock);
-	if (!ok)
-		return false;
-	/* Nothing cleared, nothing to re-arm (upstream skips such words). */
-	if (!cleared)
-		return true;
-	/* Flush whenever bits were cleared, as upstream. */
-	*flush = true;
+#endif
+	return cleared;
+}
 
-	/* The drain: an empty write hold, counted as a hold all the same. */
-	if (likely(!READ_ONCE(clear_dirty_log_unsafe_skip_drain))) {
-		t0 = ktime_get_ns();
-		write_lock(&kvm->mmu_lock);
-		write_unlock(&kvm->mmu_lock);
-		kvm_split_note_hold(kvm, ktime_get_ns() - t0);
-	} else {
+/*
+ * Wait until every mmu_lock reader of this moment has left: an empty write
+ * hold, counted as a hold all the same.  See
+ * kvm_split_clear_dirty_log_chunked() for why.
+ *
+ * Locking: kvm->slots_lock held; takes mmu_lock for write.
+ */
+static void kvm_split_drain_readers(struct kvm *kvm)
+{
+	u64 t0;
+
+	if (unlikely(READ_ONCE(clear_dirty_log_unsafe_skip_drain))) {
 		pr_warn_once("kvm-split: clear_dirty_log_unsafe_skip_drain set: dirty writes can be lost\n");
+		return;
 	}
+	t0 = ktime_get_ns();
+	KVM_MMU_LOCK(kvm);
+	KVM_MMU_UNLOCK(kvm);
+	kvm_split_note_hold(kvm, ktime_get_ns() - t0);
+}
+
+/*
+ * Re-arm the pages of words [@i, @n) of @buf, whose bits were cleared under
+ * the read lock before the drain: under the read lock with atomic SPTE
+ * updates while the arch allows it, else the upstream way under the write
+ * lock (right for bits cleared earlier too: a bit set again meanwhile stays
+ * set).
+ *
+ * Locking: kvm->slots_lock held; takes mmu_lock for read, or for write if
+ * shadow-MMU pages appeared since kvm_split_clear_shared_begin().
+ */
+static void kvm_split_rearm_shared(struct kvm *kvm,
+				   struct kvm_memory_slot *slot,
+				   u64 first_page, unsigned long *buf,
+				   unsigned long i, unsigned long n)
+{
+#ifdef KVM_HAVE_MMU_RWLOCK
+	unsigned long j;
+	u64 t0;
 
 	read_lock(&kvm->mmu_lock);
 	if (kvm_arch_clear_dirty_log_shared_ok(kvm)) {
@@ -244,15 +266,10 @@ static bool kvm_split_clear_words_shared(struct kvm *kvm,
 						buf + i, n - i);
 		read_unlock(&kvm->mmu_lock);
 		atomic64_inc((atomic64_t *)&kvm->stat.generic.clear_dirty_shared_chunks);
-		return true;
+		return;
 	}
 	read_unlock(&kvm->mmu_lock);
 
-	/*
-	 * Shadow-MMU pages appeared since the first check: re-arm the pages
-	 * whose bits were cleared above the upstream way, which is correct
-	 * for bits cleared earlier too (a bit set again meanwhile stays set).
-	 */
 	t0 = ktime_get_ns();
 	KVM_MMU_LOCK(kvm);
 	for (j = i; j < n; j++)
@@ -262,9 +279,6 @@ static bool kvm_split_clear_words_shared(struct kvm *kvm,
 								buf[j]);
 	KVM_MMU_UNLOCK(kvm);
 	kvm_split_note_hold(kvm, ktime_get_ns() - t0);
-	return true;
-#else
-	return false;
 #endif
 }
 
@@ -315,14 +329,50 @@ static void kvm_split_presplit_words(struct kvm *kvm,
 		kvm_arch_clear_dirty_log_presplit(kvm, slot, start, end);
 }
 
+/* Words [*@i, *@n) of the user's bitmap for the chunk at @offset. */
+static u64 kvm_split_chunk_words(u64 first_page, u64 offset, u64 end,
+				 u64 chunk, unsigned long *i, unsigned long *n)
+{
+	u64 cend = min(end, round_down(offset + chunk, chunk));
+
+	*i = (offset - first_page) / BITS_PER_LONG;
+	*n = DIV_ROUND_UP(cend - first_page, BITS_PER_LONG);
+	return cend;
+}
+
 /*
  * The chunked body of kvm_clear_dirty_log_protect(): @buf holds the user's
  * bitmap for pages [@first_page, @first_page + @num_pages) of @slot, already
  * validated by upstream.  Returns true if a TLB flush of the memslot is
  * needed (the caller does it, as upstream).
  *
- * Locking: kvm->slots_lock held; mmu_lock taken for read (split) and for
- * write (clear), or only for read where the arch allows it, once per chunk,
+ * Write-locked (upstream's way, one hold per chunk): each chunk is
+ * presplit, then its bits cleared and its pages re-armed under the write
+ * lock.
+ *
+ * Read-locked (kvm_split_clear_shared_begin()), in two passes: each chunk
+ * is presplit and its bits cleared under the read lock; then the drain;
+ * then each chunk's pages are write-protected under the read lock.  Why the
+ * drain: a vCPU fault sets a page's dirty bit before it installs the
+ * writable SPTE, both under the read lock (x86: make_spte() calls
+ * mark_page_dirty_in_slot(), then tdp_mmu_set_spte_atomic() installs).  A
+ * clear that cleared the bit and walked the SPTEs inside that window would
+ * find nothing to write-protect, and the fault would then install a
+ * writable SPTE over a clean bit: a lost write.  Upstream's clear cannot
+ * enter the window: it holds the write lock.  Every fault whose mark we
+ * cleared held the read lock when it marked; write_lock() returns only once
+ * all readers of the moment have unlocked, and their read_unlock()
+ * (release) pairs with our write_lock() (acquire): after the drain their
+ * SPTEs are in place for the walk to write-protect.  A fault that marks
+ * after our clear leaves its bit set.  One drain serves the whole call, as
+ * every bit is cleared before it and every page re-armed after it; a page
+ * written between its clear and its re-arm is written before the ioctl
+ * returns, so it is in the copy userspace takes after, as with upstream's
+ * single hold.  selftests/clear_dirty_log_race_test.c holds the fault's
+ * window open for milliseconds and checks that no page is lost.
+ *
+ * Locking: kvm->slots_lock held; mmu_lock taken per chunk (for read to
+ * split, for write or read to clear and re-arm) and once for the drain,
  * never held across chunks.
  */
 bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
@@ -330,24 +380,26 @@ bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 				       u64 first_page, u64 num_pages,
 				       unsigned long *buf, u64 chunk)
 {
-	u64 offset = first_page, end = first_page + num_pages, chunks = 0;
+	u64 offset, end = first_page + num_pages, chunks = 0, t0;
 	bool presplit = kvm_arch_clear_dirty_log_presplit_ok(kvm);
-	bool flush = false;
+	bool shared = kvm_split_clear_shared_begin(kvm);
+	bool flush = false, rearm = false;
+	unsigned long i, n;
 
 	lockdep_assert_held(&kvm->slots_lock);
 
-	while (offset < end) {
-		u64 cend = min(end, round_down(offset + chunk, chunk));
-		unsigned long i = (offset - first_page) / BITS_PER_LONG;
-		unsigned long n = DIV_ROUND_UP(cend - first_page, BITS_PER_LONG);
-		u64 t0;
+	for (offset = first_page; offset < end; chunks++) {
+		u64 cend = kvm_split_chunk_words(first_page, offset, end,
+						 chunk, &i, &n);
 
 		if (presplit)
 			kvm_split_presplit_words(kvm, slot, first_page, buf,
 						 i, n);
-
-		if (!kvm_split_clear_words_shared(kvm, slot, first_page, buf,
-						  i, n, &flush)) {
+		if (shared) {
+			rearm |= kvm_split_clear_bits_shared(kvm, slot,
+							     first_page, buf,
+							     i, n);
+		} else {
 			t0 = ktime_get_ns();
 			KVM_MMU_LOCK(kvm);
 			flush |= kvm_split_clear_words(kvm, slot, first_page,
@@ -355,11 +407,25 @@ bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 			KVM_MMU_UNLOCK(kvm);
 			kvm_split_note_hold(kvm, ktime_get_ns() - t0);
 		}
-
-		chunks++;
 		offset = cend;
 		cond_resched();
 	}
 	atomic64_add(chunks, (atomic64_t *)&kvm->stat.generic.clear_dirty_chunks);
-	return flush;
+	if (!rearm)
+		return flush;
+
+	kvm_split_drain_readers(kvm);
+	for (offset = first_page; offset < end;) {
+		u64 cend = kvm_split_chunk_words(first_page, offset, end,
+						 chunk, &i, &n);
+
+		if (memchr_inv(buf + i, 0, (n - i) * sizeof(*buf))) {
+			kvm_split_rearm_shared(kvm, slot, first_page, buf,
+					       i, n);
+			cond_resched();
+		}
+		offset = cend;
+	}
+	/* Flush whenever bits were cleared, as upstream. */
+	return true;
 }

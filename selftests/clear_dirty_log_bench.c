@@ -14,8 +14,12 @@
  *
  * Reported per call: wall time, CPU time of the calling thread (the wall
  * time less what it left to other threads), the longest mmu_lock write hold
- * (clear_dirty_max_hold_ns), chunks, 2M mappings split, and how many pages
- * the vCPUs wrote while the call ran (guest counters read by the host).
+ * (clear_dirty_max_hold_ns), chunks, 2M mappings split, how many pages the
+ * vCPUs wrote while the call ran (guest counters read by the host), and the
+ * vCPUs' worst stall: the longest time between two consecutive writes of a
+ * vCPU while the call ran (guest TSC, converted with the host's TSC rate),
+ * i.e. its slowest write fault, lock waits included, plus whatever else
+ * kept the vCPU from running (under emulation, mostly scheduling).
  *
  * clear_dirty_max_hold_ns is a peak that only grows, so every measured call
  * runs in a fresh VM whose peak is checked to be 0 before the call: the
@@ -58,17 +62,24 @@ static uint64_t bench_pages;
 static bool bench_stop;
 static uint64_t bench_writes[NR_VCPUS];
 static uint64_t bench_passes[NR_VCPUS];
+static bool bench_measure;		/* host: the call is running */
+static uint64_t bench_max_gap[NR_VCPUS];	/* TSC cycles */
 
 /* Each vCPU writes its half of the slot, pass after pass. */
 static void guest_code(uint32_t id)
 {
 	uint64_t half = READ_ONCE(bench_pages) / NR_VCPUS, first = id * half;
-	uint64_t pass, i;
+	uint64_t pass, i, t, last = 0;
 
 	for (pass = 1;; pass++) {
 		for (i = first; i < first + half; i++) {
 			WRITE_ONCE(*(uint64_t *)(GPA + i * PAGE_SIZE),
 				   pass << 32 | i);
+			t = rdtsc();
+			if (READ_ONCE(bench_measure) && last &&
+			    t - last > READ_ONCE(bench_max_gap[id]))
+				WRITE_ONCE(bench_max_gap[id], t - last);
+			last = t;
 			WRITE_ONCE(bench_writes[id], bench_writes[id] + 1);
 			if (READ_ONCE(bench_stop))
 				GUEST_DONE();
@@ -91,6 +102,7 @@ struct sample {
 	double cpu_ms;		/* CPU time of the calling thread */
 	double hold_ms;		/* < 0: not measured (chunk 0) */
 	uint64_t writes;	/* pages the vCPUs wrote during the call */
+	double stall_ms;	/* longest gap between two writes of a vCPU */
 	uint64_t chunks;
 	uint64_t split;		/* 2M mappings gone */
 };
@@ -109,6 +121,19 @@ static uint64_t cpu_ns(void)
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* TSC cycles per millisecond, measured once against CLOCK_MONOTONIC. */
+static double tsc_per_ms;
+
+static void calibrate_tsc(void)
+{
+	uint64_t t0 = now_ns(), c0 = rdtsc(), t1, c1;
+
+	usleep(200000);
+	t1 = now_ns();
+	c1 = rdtsc();
+	tsc_per_ms = (double)(c1 - c0) / ((t1 - t0) / 1e6);
 }
 
 static uint64_t vcpu_sum(uint64_t *v)
@@ -146,6 +171,8 @@ static void measure(uint64_t pages, uint64_t chunk, bool steady,
 	unsigned long *bmap = bitmap_zalloc(pages);
 	uint64_t *snap = calloc(pages, sizeof(*snap));
 	uint64_t *hva, *writes, *passes, w0, t0, t1, u0, u1, c0, p2m, n, p;
+	uint64_t *gap;
+	bool *measuring;
 	struct kvm_clear_dirty_log clear = {
 		.slot = SLOT,
 		.num_pages = pages,
@@ -166,6 +193,8 @@ static void measure(uint64_t pages, uint64_t chunk, bool steady,
 	hva = addr_gpa2hva(vm, GPA);
 	writes = addr_gva2hva(vm, (vm_vaddr_t)bench_writes);
 	passes = addr_gva2hva(vm, (vm_vaddr_t)bench_passes);
+	gap = addr_gva2hva(vm, (vm_vaddr_t)bench_max_gap);
+	measuring = addr_gva2hva(vm, (vm_vaddr_t)&bench_measure);
 
 	for (i = 0; i < NR_VCPUS; i++) {
 		vcpu_args_set(vcpus[i], 1, i);
@@ -195,12 +224,15 @@ static void measure(uint64_t pages, uint64_t chunk, bool steady,
 
 	clear.dirty_bitmap = bmap;
 	w0 = vcpu_sum(writes);
+	WRITE_ONCE(*measuring, true);
 	t0 = now_ns();
 	u0 = cpu_ns();
 	vm_ioctl(vm, KVM_CLEAR_DIRTY_LOG, &clear);
 	u1 = cpu_ns();
 	t1 = now_ns();
+	WRITE_ONCE(*measuring, false);
 	out->writes = vcpu_sum(writes) - w0;
+	out->stall_ms = max(READ_ONCE(gap[0]), READ_ONCE(gap[1])) / tsc_per_ms;
 
 	for (p = 0; p < pages; p++)
 		snap[p] = READ_ONCE(hva[p * PAGE_SIZE / sizeof(*hva)]);
@@ -277,7 +309,7 @@ static void chunk_name(uint64_t chunk, char *buf, size_t len)
 
 struct row {
 	uint64_t chunk;
-	double wall, hold, wall_min, hold_min, cpu, writes_per_ms;
+	double wall, hold, wall_min, hold_min, cpu, writes_per_ms, stall;
 	uint64_t chunks, split;
 };
 
@@ -289,7 +321,7 @@ static void run_case(uint64_t pages, bool steady, const uint64_t *chunks,
 
 	for (c = 0; c < nr_chunks; c++) {
 		double wall[MAX_REPS], hold[MAX_REPS], rate[MAX_REPS];
-		double cpu[MAX_REPS];
+		double cpu[MAX_REPS], stall[MAX_REPS];
 		struct sample s = {};
 		char cn[32];
 
@@ -300,9 +332,10 @@ static void run_case(uint64_t pages, bool steady, const uint64_t *chunks,
 			cpu[r] = s.cpu_ms;
 			hold[r] = s.hold_ms;
 			rate[r] = s.writes / s.wall_ms;
-			pr_info("  %-6s chunk %-12s run %d: %8.2f ms (CPU %8.2f), hold %8.3f ms, %6lu vCPU writes, %4lu chunks, %3lu 2M split\n",
+			stall[r] = s.stall_ms;
+			pr_info("  %-6s chunk %-12s run %d: %8.2f ms (CPU %8.2f), hold %8.3f ms, %6lu vCPU writes, worst stall %7.3f ms, %4lu chunks, %3lu 2M split\n",
 				name, cn, r + 1, s.wall_ms, s.cpu_ms, s.hold_ms,
-				s.writes, s.chunks, s.split);
+				s.writes, s.stall_ms, s.chunks, s.split);
 		}
 		rows[c] = (struct row){
 			.chunk = chunks[c],
@@ -312,6 +345,7 @@ static void run_case(uint64_t pages, bool steady, const uint64_t *chunks,
 			.cpu = median(cpu, reps),
 			.hold_min = chunks[c] ? minimum(hold, reps) : -1,
 			.writes_per_ms = median(rate, reps),
+			.stall = median(stall, reps),
 			.chunks = s.chunks,
 			.split = s.split,
 		};
@@ -325,8 +359,8 @@ static void print_table(const char *title, struct row *rows, int n,
 	int i;
 
 	printf("\n%s\n", title);
-	printf("| chunk        | wall ms (min)      | CPU ms   | max hold ms (min)  | hold vs chunk 0 | wall vs chunk 0 | CPU vs chunk 0 | vCPU writes/ms | chunks | 2M split |\n");
-	printf("|--------------|--------------------|----------|--------------------|-----------------|-----------------|----------------|----------------|--------|----------|\n");
+	printf("| chunk        | wall ms (min)      | CPU ms   | max hold ms (min)  | hold vs chunk 0 | wall vs chunk 0 | CPU vs chunk 0 | vCPU writes/ms | worst stall ms | chunks | 2M split |\n");
+	printf("|--------------|--------------------|----------|--------------------|-----------------|-----------------|----------------|----------------|----------------|--------|----------|\n");
 	for (i = 0; i < n; i++) {
 		char cn[32], hold[48], ratio[32], wall[48];
 
@@ -349,11 +383,12 @@ static void print_table(const char *title, struct row *rows, int n,
 			else
 				snprintf(ratio, sizeof(ratio), "-");
 		}
-		printf("| %-12s | %18s | %8.2f | %18s | %15s | %14.0f%% | %13.0f%% | %14.1f | %6lu | %8lu |\n",
+		printf("| %-12s | %18s | %8.2f | %18s | %15s | %14.0f%% | %13.0f%% | %14.1f | %14.3f | %6lu | %8lu |\n",
 		       cn, wall, rows[i].cpu, hold, ratio,
 		       100.0 * rows[i].wall / rows[0].wall,
 		       100.0 * rows[i].cpu / rows[0].cpu,
-		       rows[i].writes_per_ms, rows[i].chunks, rows[i].split);
+		       rows[i].writes_per_ms, rows[i].stall, rows[i].chunks,
+		       rows[i].split);
 	}
 }
 
@@ -449,9 +484,14 @@ int main(int argc, char *argv[])
 	TEST_REQUIRE(kvm_has_cap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2));
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_SPLIT_HUGE_PAGES) & PAGE_SIZE);
 	pages = mib << 20 >> PAGE_SHIFT;
+	calibrate_tsc();
 
 	pr_info("KVM_CLEAR_DIRTY_LOG of %lu MiB (%lu pages, 2M hugetlb), %d vCPUs writing, %d fresh VM(s) per configuration\n",
 		mib, pages, NR_VCPUS, reps);
+	pr_info("clear_dirty_log_shared=%s, clear_dirty_log_unsafe_skip_drain=%s, TSC %.0f kHz\n",
+		get_kvm_param_bool("clear_dirty_log_shared") ? "Y" : "N",
+		get_kvm_param_bool("clear_dirty_log_unsafe_skip_drain") ? "Y" : "N",
+		tsc_per_ms);
 	if (!steady_only)
 		run_case(pages, false, chunks, nr_chunks, reps, first);
 	run_case(pages, true, chunks, nr_chunks, reps, steady);

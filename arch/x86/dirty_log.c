@@ -10,14 +10,15 @@
  * enabled (wrprot_gfn_range()).  The chunked clear uses this path while the
  * VM has no shadow-MMU pages and the CPU logs by write protection (no PML):
  * vCPU faults then wait for a clear only while it drains the readers of the
- * moment (an empty write hold per chunk), never while it works.
+ * moment (one empty write hold per call), never while it works.
  *
- * Why no write is lost.  The caller (dirty_log/clear_chunked.c) clears a
- * chunk's dirty bits with atomic_long_fetch_andnot() under the read lock,
- * keeping only the bits that were set; takes and releases mmu_lock for
- * write (the drain); then, under the read lock again, this write-protects
- * the pages whose bits it cleared by cmpxchg of their SPTEs; the TLBs are
- * flushed before the ioctl returns, as upstream.  Each way a write could
+ * Why no write is lost.  The caller (dirty_log/clear_chunked.c) clears the
+ * dirty bits of every chunk of the range with atomic_long_fetch_andnot()
+ * under the read lock, keeping only the bits that were set; takes and
+ * releases mmu_lock for write once (the drain); then, chunk by chunk under
+ * the read lock again, this write-protects the pages whose bits it cleared
+ * by cmpxchg of their SPTEs; the TLBs are flushed before the ioctl returns,
+ * as upstream.  Each way a write could
  * escape, and the upstream ordering that closes it:
  *  - A slow-path fault (kvm_tdp_mmu_map(), read lock) sets the bit in
  *    make_spte() *before* tdp_mmu_map_handle_target_level() installs the
