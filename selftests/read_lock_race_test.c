@@ -405,8 +405,11 @@ static void test_lower(uint64_t secs)
 	kvm_vm_free(vm);
 }
 
-/* presplit: unique values at random pages, and calls to random stubs. */
-static bool presplit_stop;
+/*
+ * presplit: unique values at random pages, and calls to random stubs while
+ * the host allows them (dirty logging on).
+ */
+static bool presplit_stop, presplit_exec;
 static uint64_t presplit_writes[NR_VCPUS];
 
 static void presplit_guest_code(uint32_t id, uint64_t seed)
@@ -420,7 +423,7 @@ static void presplit_guest_code(uint32_t id, uint64_t seed)
 		page = x % TEST_PAGES;
 		n++;
 		WRITE_ONCE(*gpage(page), n << 1 | id);
-		if (!(n & 15))
+		if (!(n & 63) && READ_ONCE(presplit_exec))
 			((void (*)(void))((uint8_t *)gpage(x >> 32 & (TEST_PAGES - 1)) +
 					  STUB_OFF))();
 		if (!(n & 63))
@@ -448,16 +451,17 @@ static uint64_t peek(uint8_t *hva, uint64_t p)
  * clear) on a hugetlb slot with manual-protect and initially-set: every
  * CLEAR of huge-mapped pages presplits them under the read lock while
  * exec faults (nx_huge_pages=1) split the same pages.  Dirty logging is
- * turned off and on every half second, so that the slot is mapped huge
- * again (off) and every bit is set again (on); the VMM then copies
- * everything once more, as after a restart.
+ * turned off for 200 ms every half second, so that the guest's writes map
+ * the slot huge again, and back on, which sets every bit again; the VMM
+ * then copies everything once more, as after a restart.
  */
 static void test_presplit(uint64_t secs)
 {
 	unsigned long *bmap = bitmap_zalloc(TEST_PAGES);
 	uint64_t *dest = calloc(TEST_PAGES, sizeof(*dest));
 	uint64_t rounds = 0, toggles = 0, copied = 0, lost = 0, first = 0;
-	uint64_t p, split, *writes;
+	uint64_t p, split, hits, *writes;
+	bool *exec;
 	pthread_t vt[NR_VCPUS];
 	struct timespec last, now;
 	uint8_t *hva;
@@ -484,6 +488,7 @@ static void test_presplit(uint64_t secs)
 	for (p = 0; p < TEST_PAGES; p++)
 		hva[p * PAGE_SIZE + STUB_OFF] = RET_INSN;
 	writes = addr_gva2hva(vm, (vm_vaddr_t)presplit_writes);
+	exec = addr_gva2hva(vm, (vm_vaddr_t)&presplit_exec);
 
 	for (i = 0; i < NR_VCPUS; i++) {
 		vcpu_args_set(vcpus[i], 2, i, 0x1234567ULL * (i + 1));
@@ -495,11 +500,17 @@ static void test_presplit(uint64_t secs)
 	for (t0 = time(NULL); !elapsed(t0, secs); rounds++) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (timespec_to_ns(timespec_sub(now, last)) > 500000000) {
-			/* Off: huge again where the guest writes; on: all set. */
+			/*
+			 * Off: huge again where the guest writes (no exec
+			 * faults to split them meanwhile); on: all bits set,
+			 * and exec faults race with the presplits.
+			 */
+			WRITE_ONCE(*exec, false);
 			vm_mem_region_set_flags(vm, TEST_SLOT, 0);
-			usleep(100000);
+			usleep(200000);
 			vm_mem_region_set_flags(vm, TEST_SLOT,
 						KVM_MEM_LOG_DIRTY_PAGES);
+			WRITE_ONCE(*exec, true);
 			toggles++;
 			last = now;
 		}
@@ -526,16 +537,20 @@ static void test_presplit(uint64_t secs)
 			first = p;
 	}
 	split = stat("split_huge_2m");
-	pr_info("%lu rounds, %lu log toggles, %lu pages copied, %lu + %lu guest writes, %lu 2M mappings presplit\n",
-		rounds, toggles, copied, writes[0], writes[1], split);
+	hits = ks_delay_count("tdp_mmu_split_huge_page");
+	pr_info("%lu rounds, %lu log toggles, %lu pages copied, %lu + %lu guest writes\n",
+		rounds, toggles, copied, writes[0], writes[1]);
+	pr_info("%lu 2M mappings presplit; tdp_mmu_split_huge_page ran %lu times (%lu by faults or lost races)\n",
+		split, hits, hits - split);
 	pr_info("lost pages: %lu of %llu\n", lost, TEST_PAGES);
 	assert_delayed("tdp_mmu_split_huge_page");
 	TEST_ASSERT(!lost,
 		    "%lu pages lost: page %lu holds %#lx at the source, %#lx at the destination",
 		    lost, first, peek(hva, first), dest[first]);
-	TEST_ASSERT(writes[0] && writes[1] && toggles > 1 && split,
-		    "no progress: writes %lu + %lu, %lu toggles, %lu presplit",
-		    writes[0], writes[1], toggles, split);
+	TEST_ASSERT(writes[0] && writes[1] && toggles > 1 && split &&
+		    hits > split,
+		    "no progress: writes %lu + %lu, %lu toggles, %lu presplit, %lu other splits",
+		    writes[0], writes[1], toggles, split, hits - split);
 	kvm_vm_free(vm);
 	free(bmap);
 	free(dest);
