@@ -78,6 +78,20 @@ static void kvm_split_zap_shadow_huge(struct kvm *kvm,
  * zap the slot instead; nested (shadow MMU) mappings the split left huge
  * are zapped too: the cap holds when the ioctl returns, either way.
  *
+ * Why no fault can map above the new cap behind this walk: a vCPU fault
+ * picks its level from the memslot it looked up under kvm->srcu and holds
+ * that SRCU read lock until its SPTE is installed (vcpu_run() and
+ * KVM_PRE_FAULT_MEMORY take it around the whole fault), and upstream's
+ * kvm_set_memslot() publishes the new memslot and drains SRCU readers
+ * (kvm_swap_active_memslots(): synchronize_srcu_expedited()) before
+ * kvm_commit_memory_region() reaches kvm_mmu_slot_apply_flags() and us.
+ * So every fault that saw the old cap has installed its SPTE before the
+ * walk starts, and every later fault sees the new cap; faults that then
+ * split what we split race with the walk by cmpxchg (kvm_split_tdp_root()).
+ * Widened by read_lock_race_test -t lower (a delay after make_spte(), where
+ * a fault that picked its level from the old slot sits with mmu_lock held
+ * for read; no 2M mapping may be left when the ioctl returns).
+ *
  * Locking: kvm->slots_lock held (memslot update), no mmu_lock.
  */
 static void kvm_split_lower_cap(struct kvm *kvm,
@@ -168,6 +182,31 @@ static u64 kvm_split_collapsed_spte(struct kvm *kvm, struct tdp_iter *iter)
  * @slot, as far as the slot's cap, the host mapping and lpage_info allow,
  * with that huge mapping, each by an atomic exchange of the parent SPTE, as
  * the fault path does when it maps a huge page over a page table.
+ *
+ * The 512 children are read before the cmpxchg of the parent; why nothing
+ * that happens in between is lost, by the upstream orderings this relies
+ * on:
+ *  - MMU notifier zaps cannot run in between: in 6.12 they take mmu_lock
+ *    for write (kvm_handle_hva_range()) before the primary MMU changes its
+ *    page tables, and faults do not re-install a zapped SPTE until the
+ *    invalidation ends (mmu_invalidate_retry_gfn()).  Children all present
+ *    under our read lock thus map pages the primary MMU maps (at the level
+ *    host_pfn_mapping_level() reads under the same lock), and a later
+ *    invalidation zaps the huge SPTE as it would have zapped them.
+ *  - vCPUs keep running: hardware sets accessed/dirty bits in the children
+ *    and lockless fast page faults may make one writable.  The huge SPTE
+ *    takes the first child's permissions, which are every child's (at most
+ *    fewer than a child gained, which only costs a fault); when the
+ *    cmpxchg removes the table, handle_removed_pt() freezes each child by
+ *    an atomic exchange and hands the accessed/dirty state it really had
+ *    to the primary MMU.  The data is in the same pages either way.
+ *  - Faults under the read lock that change the parent (a zapped table
+ *    re-faulted huge) make our cmpxchg fail (tdp_mmu_set_spte_atomic()
+ *    compares with the value read): we re-read and retry.
+ * Widened by read_lock_race_test -t recover (delays at
+ * tdp_mmu_set_spte_atomic() entry, between the read of the children and
+ * the cmpxchg, and after make_spte() in faults, while the cap is lowered
+ * and raised under writing vCPUs and a zapper).
  *
  * Locking: kvm->slots_lock and mmu_lock (read) held.  rcu_read_lock() is
  * held across the TLB flush, here or in tdp_mmu_iter_cond_resched(), so no

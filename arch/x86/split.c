@@ -42,6 +42,28 @@ u64 kvm_arch_split_page_sizes(struct kvm *kvm)
  * the complete table.  Children inherit the huge SPTE's permissions and
  * dirty state and translate the same addresses, so no TLB flush is needed.
  *
+ * Why no split can map a page the primary MMU has dropped, nor undo a
+ * concurrent change, by the upstream orderings this relies on:
+ *  - MMU notifier zaps cannot interleave with the read of the huge SPTE
+ *    and its cmpxchg: in 6.12 kvm_mmu_notifier_invalidate_range_start()
+ *    zaps under mmu_lock held for write (kvm_handle_hva_range()), before
+ *    the primary MMU changes its page tables.  A huge SPTE present under
+ *    our read lock therefore maps pages the primary MMU still maps, and a
+ *    later invalidation zaps the children as it would have zapped it.
+ *  - While mmu_lock is dropped to allocate, zaps run; the walk then
+ *    restarts from the root (iter.yielded, tdp_iter_restart()) and reads
+ *    every SPTE afresh.  Page tables a zap removed are freed only after an
+ *    RCU grace period (handle_removed_pt(), call_rcu()), and the walker
+ *    holds rcu_read_lock() whenever it holds the lock.
+ *  - vCPU faults also split huge pages under the read lock (the NX huge
+ *    page workaround, dirty logging); they and we link by cmpxchg against
+ *    the SPTE value read (tdp_mmu_set_spte_atomic()), so the loser sees
+ *    the change, re-reads the SPTE and retries or skips it.
+ * The test that widens these windows: read_lock_race_test -t split
+ * (delays in tdp_mmu_split_huge_page(), with the lock held, and in
+ * tdp_mmu_alloc_sp_for_split(), with it dropped, while a zapper frees and
+ * rewrites pages and exec faults split; see Documentation/reliability.rst).
+ *
  * Locking: mmu_lock held for read on entry and on return; dropped to
  * allocate page tables (GFP_KERNEL_ACCOUNT, charged to the VM's memcg) and
  * when tdp_mmu_iter_cond_resched() yields.
@@ -174,7 +196,13 @@ bool kvm_arch_clear_dirty_log_presplit_ok(struct kvm *kvm)
  * See include/kvm-split/kvm_split.h.  Splitting those pages first, under
  * the read lock, leaves the clear nothing to split.  Best effort as
  * upstream: on -ENOMEM the huge page is write-protected whole and split at
- * fault time.
+ * fault time.  Faults that split the same huge pages meanwhile are the
+ * walker's concurrent faults (cmpxchg of the parent, see
+ * kvm_split_tdp_root()); the children keep the huge SPTE's writable and
+ * dirty bits, and the clear write-protects them afterwards under its own
+ * lock, so no write escapes the log.  Widened by read_lock_race_test -t
+ * presplit (delay in tdp_mmu_split_huge_page(), exec-fault splits, a VMM
+ * loop that must lose no write).
  */
 void kvm_arch_clear_dirty_log_presplit(struct kvm *kvm,
 				       const struct kvm_memory_slot *slot,
