@@ -66,6 +66,17 @@ int kvm_split_walk(struct kvm *kvm, const struct kvm_memory_slot *slot,
 		   gfn_t start, gfn_t end, u64 page_size,
 		   enum kvm_split_origin origin, struct kvm_split_count *count);
 
+/*
+ * One step of KVM_SPLIT_HUGE_PAGES (mmu/split.c, which defines struct
+ * kvm_split_slot_id).  Global and out of line only so that tests can probe
+ * its entry; nothing else calls it.
+ */
+struct kvm_split_slot_id;
+int kvm_split_huge_pages_step(struct kvm *kvm,
+			      const struct kvm_split_huge_pages *args,
+			      const struct kvm_split_slot_id *id,
+			      u64 *done, struct kvm_split_count *count);
+
 /* Implemented by the architecture (arch/<arch>/). */
 
 /* Mask of the KVM_MEM_MAX_PAGE_* flags the arch honours; @kvm may be NULL. */
