@@ -224,11 +224,15 @@ noinline int kvm_split_huge_pages_step(struct kvm *kvm,
 }
 
 /*
- * KVM_SPLIT_HUGE_PAGES.  Progress follows KVM_PRE_FAULT_MEMORY: first_page
- * and num_pages are advanced past what is done and copied back whatever the
- * result, so a caller that gets -EINTR or -ENOMEM repeats the call.  A
- * change of the slot between two steps fails the call with -EINVAL, the
- * progress made so far reported.
+ * KVM_SPLIT_HUGE_PAGES.  first_page and num_pages are advanced past each
+ * step done and copied back whatever the result.  As KVM_PRE_FAULT_MEMORY,
+ * the call checks for signals before every step and returns 0 once a step
+ * was done, even if a signal (-EINTR) or an allocation failure (-ENOMEM)
+ * then stopped it: a caller loops while num_pages is not 0, and a repeat
+ * meets the condition again if it persists.  A change of the slot
+ * (-EINVAL) is reported even after progress: a repeat would not see it,
+ * since it would look the slot up afresh and split whatever now has that
+ * id.
  *
  * Locking: takes kvm->slots_lock to look the slot up, then once per step
  * (kvm_split_huge_pages_step()); holds nothing between steps.
@@ -239,6 +243,7 @@ static int kvm_vm_ioctl_split_huge_pages(struct kvm *kvm,
 	struct kvm_split_huge_pages args;
 	struct kvm_memory_slot *slot;
 	struct kvm_split_slot_id id;
+	u64 full;
 	int r;
 
 	if (copy_from_user(&args, argp, sizeof(args)))
@@ -256,9 +261,15 @@ static int kvm_vm_ioctl_split_huge_pages(struct kvm *kvm,
 	if (!slot)
 		return -EINVAL;
 
+	full = args.num_pages;
 	while (args.num_pages) {
 		struct kvm_split_count count = {};
 		u64 done = 0;
+
+		if (signal_pending(current)) {
+			r = -EINTR;
+			break;
+		}
 
 		r = kvm_split_huge_pages_step(kvm, &args, &id, &done, &count);
 		args.split += count.split_2m + count.split_1g;
@@ -269,14 +280,11 @@ static int kvm_vm_ioctl_split_huge_pages(struct kvm *kvm,
 		}
 		args.first_page += done;
 		args.num_pages -= done;
-
-		if (args.num_pages && signal_pending(current)) {
-			r = -EINTR;
-			break;
-		}
 		cond_resched();
 	}
 
+	if (r != -EINVAL && args.num_pages != full)
+		r = 0;
 	if (copy_to_user(argp, &args, sizeof(args)))
 		return -EFAULT;
 	return r;

@@ -15,9 +15,10 @@
 /*
  * KVM_SPLIT_HUGE_PAGES works through its range in steps of this many 4 KiB
  * pages, aligned on the guest physical address.  Between steps it drops
- * every lock, reschedules and checks for signals, and it reports progress
- * in whole steps: a call interrupted by a signal resumes at the step it was
- * in, whose already split mappings are then simply skipped.
+ * every lock, reschedules and checks for signals (a signal stops it before
+ * a step, never inside one), and it reports progress in whole steps: a
+ * call stopped by -ENOMEM is resumed at the step it was in, whose already
+ * split mappings are then simply skipped.
  */
 #define KVM_SPLIT_STEP_PAGES	BIT_ULL(14)	/* 64 MiB */
 
