@@ -44,10 +44,27 @@
 /* The per-VM value, stored as chunk | KVM_SPLIT_CHUNK_SET; 0: never set. */
 #define KVM_SPLIT_CHUNK_SET	BIT_ULL(63)
 
+/*
+ * The largest chunk: 2^18 pages, 1 GiB of 4 KiB pages.  That is the most
+ * QEMU clears in one KVM_CLEAR_DIRTY_LOG by default (x-clear-bitmap-shift
+ * 18): such a call already fits in one chunk, so a larger chunk would
+ * change nothing for it.  And a chunk is walked without yielding, under
+ * one mmu_lock hold (for read or write), so the bound also bounds the
+ * longest hold and the longest stretch without rescheduling, whatever
+ * range userspace passes.  The smallest, 64 pages, is one word of the
+ * dirty bitmap.
+ */
+#define KVM_SPLIT_CHUNK_MIN	64ULL
+#define KVM_SPLIT_CHUNK_MAX	BIT_ULL(18)
+
+/*
+ * A valid chunk: 0 (one pass) or a power of two from 64 to 2^18 pages.
+ * Locking: none, a pure check.
+ */
 static bool kvm_split_chunk_valid(u64 chunk)
 {
-	return !chunk || (is_power_of_2(chunk) && chunk >= 64 &&
-			  chunk <= BIT_ULL(31));
+	return !chunk || (is_power_of_2(chunk) && chunk >= KVM_SPLIT_CHUNK_MIN &&
+			  chunk <= KVM_SPLIT_CHUNK_MAX);
 }
 
 static unsigned long clear_dirty_log_chunk;
@@ -74,7 +91,7 @@ static const struct kernel_param_ops clear_dirty_log_chunk_ops = {
 module_param_cb(clear_dirty_log_chunk, &clear_dirty_log_chunk_ops,
 		&clear_dirty_log_chunk, 0644);
 MODULE_PARM_DESC(clear_dirty_log_chunk,
-		 "KVM_CLEAR_DIRTY_LOG chunk in 4 KiB pages for VMs that do not set KVM_CAP_CLEAR_DIRTY_LOG_CHUNK (0: one pass, as upstream)");
+		 "KVM_CLEAR_DIRTY_LOG chunk in 4 KiB pages (0, or a power of 2 from 64 to 262144) for VMs that do not set KVM_CAP_CLEAR_DIRTY_LOG_CHUNK (0: one pass, as upstream)");
 
 static bool clear_dirty_log_shared = true;
 module_param(clear_dirty_log_shared, bool, 0644);

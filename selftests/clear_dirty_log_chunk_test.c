@@ -10,7 +10,7 @@
  *    from the host's copy of it is reported dirty, then clears some of the
  *    bits it knows are dirty (never others: seed 003's rule) over the whole
  *    slot or a random 64-aligned sub-range, with a chunk size picked at
- *    random each round (0 = upstream, 64 pages .. whole slot, 2^31), and
+ *    random each round (0 = upstream, 64 pages .. whole slot, 2^18), and
  *    copies the cleared pages after the clear returns.  Every few hundred
  *    rounds dirty logging is turned off and on, so that KVM maps the slot
  *    huge again and the next clears split it chunk by chunk while the vCPUs
@@ -20,7 +20,7 @@
  *    read-locked one (the longest write hold tells which ran).
  * 2. The capability's arguments: KVM_CHECK_EXTENSION, bad values, sizes,
  *    flags and args[1..3] fail with EINVAL and leave the previous chunk in
- *    force (seen from the clear_dirty_chunks count of a later clear); the
+ *    force (values above the maximum, 2^18 pages, among them) (seen from the clear_dirty_chunks count of a later clear); the
  *    kvm.clear_dirty_log_chunk module parameter rejects bad values, applies
  *    to VMs that never set the capability only, and is restored.
  * 3. Dirty ring VMs: the capability can be enabled (before or after the
@@ -64,6 +64,8 @@
 #define PARAM_PATH	"/sys/module/kvm/parameters/clear_dirty_log_chunk"
 #define SZ_2M		(1ULL << 21)
 #define PAGES_PER_2M	(SZ_2M / PAGE_SIZE)
+/* The largest chunk KVM accepts: 1 GiB of 4 KiB pages. */
+#define CHUNK_MAX	(1ULL << 18)
 
 static uint64_t rnd_state;
 
@@ -206,7 +208,7 @@ static uint64_t hunt_chunk(void)
 	if (r < 2)
 		return 0;			/* upstream */
 	if (r == 2)
-		return 1ULL << 31;		/* largest */
+		return CHUNK_MAX;		/* largest */
 	/* 64 .. 16384 pages: 8192 is the whole slot, 16384 more. */
 	return 64ULL << rnd_below(9);
 }
@@ -449,8 +451,9 @@ static void assert_chunk_in_force(struct kvm_vm *vm, uint64_t chunk,
 }
 
 static const uint64_t bad_chunks[] = {
-	1, 2, 32, 63, 65, 96, 100, 192, 1000, (1ULL << 31) - 64,
-	(1ULL << 31) + 64, 1ULL << 32, 1ULL << 40, 1ULL << 62, 1ULL << 63,
+	1, 2, 32, 63, 65, 96, 100, 192, 1000, CHUNK_MAX - 64, CHUNK_MAX + 1,
+	CHUNK_MAX + 64, CHUNK_MAX << 1, 1ULL << 31, 1ULL << 32, 1ULL << 40,
+	1ULL << 62, 1ULL << 63,
 	(1ULL << 63) | 64, (1ULL << 63) | 4096, ~0ULL,
 };
 
@@ -502,6 +505,7 @@ static void test_module_param(void)
 	static const char * const bad[] = {
 		"1", "32", "63", "65", "100", "192", "4294967296",
 		"0x100000000", "2147483712", "-64", "abc", "64k",
+		"262145", "262208", "524288", "0x80000000", "2147483648",
 	};
 	struct kvm_vm *vm, *vm0;
 	uint64_t saved;
@@ -535,12 +539,12 @@ static void test_module_param(void)
 	/* The parameter applies to VMs that never set the capability... */
 	vm = args_vm_create();
 	assert_chunk_in_force(vm, 128, "module parameter 128");
-	TEST_ASSERT(!param_write("2147483648"), "writing 2^31 failed");
-	assert_chunk_in_force(vm, 1ULL << 31, "module parameter 2^31");
+	TEST_ASSERT(!param_write("262144"), "writing 2^18 failed");
+	assert_chunk_in_force(vm, CHUNK_MAX, "module parameter 2^18");
 	/* ...and not to those that did, even to 0. */
 	vm0 = args_vm_create();
 	set_chunk(vm0, 0);
-	assert_chunk_in_force(vm0, 0, "capability 0 over parameter 2^31");
+	assert_chunk_in_force(vm0, 0, "capability 0 over parameter 2^18");
 	set_chunk(vm, 256);
 	TEST_ASSERT(!param_write("64"), "writing 64 failed");
 	assert_chunk_in_force(vm, 256, "capability 256 over parameter 64");
@@ -555,7 +559,7 @@ static void test_module_param(void)
 
 static void test_cap_args(void)
 {
-	static const uint64_t good[] = { 128, 0, 1ULL << 31 };
+	static const uint64_t good[] = { 128, 0, CHUNK_MAX };
 	uint64_t chunk;
 	struct kvm_vm *vm;
 	unsigned int i, j;
@@ -583,12 +587,12 @@ static void test_cap_args(void)
 	}
 
 	/* Every valid value, each seen at work. */
-	for (i = 6; i <= 31; i++) {
+	for (i = 6; i <= 18; i++) {
 		set_chunk(vm, 1ULL << i);
 		assert_chunk_in_force(vm, 1ULL << i, "power of 2");
 	}
 	kvm_vm_free(vm);
-	pr_info("capability: %zu bad values x 3, args[1..3] and flags rejected; 64..2^31 accepted\n",
+	pr_info("capability: %zu bad values x 3 (2^18 + 1 and up among them), args[1..3] and flags rejected; 64..2^18 accepted\n",
 		ARRAY_SIZE(bad_chunks));
 
 	test_module_param();
@@ -969,7 +973,7 @@ static void range_chunk(struct range_ctx *c, uint64_t chunk)
 
 static void test_ranges(void)
 {
-	const uint64_t chunks[] = { 0, 64, 128, 256, 512, 4096, 1ULL << 31 };
+	const uint64_t chunks[] = { 0, 64, 128, 256, 512, 4096, CHUNK_MAX };
 	struct range_ctx c = {};
 	const char *smm = "";
 	unsigned int i;
@@ -1027,7 +1031,7 @@ static void test_ranges(void)
 	if (c.nr_slots > 2)
 		smm = " (one in address space 1)";
 
-	pr_info("ranges: %lu cases (%lu rejected), chunks 0..2^31, %d slots%s; bits, chunks and %lu splits exact\n",
+	pr_info("ranges: %lu cases (%lu rejected), chunks 0..2^18, %d slots%s; bits, chunks and %lu splits exact\n",
 		c.cases, c.rejected, c.nr_slots, smm, c.splits);
 	if (!c.eager)
 		pr_info("ranges: eager_page_split off, split counts not checked\n");

@@ -17,7 +17,10 @@
  *    writing and checking its data: no zap, no re-fault;
  *  - a capped slot stays capped across enabling and disabling dirty logging;
  *  - bad flags are rejected with EINVAL and change nothing, and a VM that
- *    did not enable the flags (KVM_ENABLE_CAP) sees upstream's uAPI.
+ *    did not enable the flags (KVM_ENABLE_CAP) sees upstream's uAPI;
+ *  - narrowing the enabled flags fails with EBUSY and changes nothing
+ *    while a slot uses a dropped one (the slot stays updatable), works once
+ *    no slot does, and widening always works.
  */
 #include <pthread.h>
 #include <linux/kvm_split.h>
@@ -353,6 +356,81 @@ static void test_not_enabled(void)
 	pr_info("not enabled: EINVAL as upstream; enable cap validates its args\n");
 }
 
+/*
+ * Narrowing the set of enabled flags (a second KVM_ENABLE_CAP with fewer)
+ * fails with EBUSY and changes nothing while a slot, in any address space,
+ * uses a flag it drops: the slot could no longer be updated at all (every
+ * update passes its flags).  Once the slots dropped the flag it works, and
+ * widening always works.
+ */
+static void test_narrow(void)
+{
+	const uint32_t both = KVM_MEM_MAX_PAGE_2M | KVM_MEM_MAX_PAGE_4K;
+	const uint32_t smm_slot = 1U << 16 | 3;
+	struct kvm_vm *vm2 = vm_create_barebones();
+	int r;
+
+#define NARROW_EBUSY(set, what)						\
+do {									\
+	r = __vm_enable_cap(vm2, KVM_CAP_MEMSLOT_PAGE_SIZES, set);	\
+	TEST_ASSERT(r == -1 && errno == EBUSY,				\
+		    "narrowing to %#x %s: %d errno %d, expected EBUSY",	\
+		    (uint32_t)(set), what, r, errno);			\
+} while (0)
+
+	TEST_ASSERT(kvm_check_cap(KVM_CAP_MULTI_ADDRESS_SPACE) > 1,
+		    "no second address space (SMM) to test");
+	vm_enable_cap(vm2, KVM_CAP_MEMSLOT_PAGE_SIZES, both);
+	vm_userspace_mem_region_add(vm2, VM_MEM_SRC_ANONYMOUS, TEST_GPA, 1, 16,
+				    KVM_MEM_MAX_PAGE_2M);
+
+	/* A slot uses 2M: dropping it fails, and changes nothing. */
+	NARROW_EBUSY(KVM_MEM_MAX_PAGE_4K, "with a 2M slot");
+	NARROW_EBUSY(0, "with a 2M slot");
+	vm_mem_region_set_flags(vm2, 1, KVM_MEM_MAX_PAGE_2M | KVM_MEM_LOG_DIRTY_PAGES);
+	vm_mem_region_set_flags(vm2, 1, KVM_MEM_MAX_PAGE_2M);
+	vm_userspace_mem_region_add(vm2, VM_MEM_SRC_ANONYMOUS, TEST_GPA + TEST_SIZE,
+				    2, 16, KVM_MEM_MAX_PAGE_2M);
+	vm_mem_region_delete(vm2, 2);
+
+	/* Keeping what is used is not narrowing it away: 2M alone is fine. */
+	vm_enable_cap(vm2, KVM_CAP_MEMSLOT_PAGE_SIZES, KVM_MEM_MAX_PAGE_2M);
+	r = __vm_set_user_memory_region(vm2, 1, KVM_MEM_MAX_PAGE_4K, TEST_GPA,
+					16 * 4096,
+					memslot2region(vm2, 1)->host_mem);
+	TEST_ASSERT(r == -1 && errno == EINVAL, "4K accepted after narrowing to 2M");
+
+	/* Widening always works, whatever the slots use. */
+	vm_enable_cap(vm2, KVM_CAP_MEMSLOT_PAGE_SIZES, both);
+
+	/* The slot drops 2M (takes 4K): narrowing to 4K works now. */
+	vm_mem_region_set_flags(vm2, 1, KVM_MEM_MAX_PAGE_4K);
+	vm_enable_cap(vm2, KVM_CAP_MEMSLOT_PAGE_SIZES, KVM_MEM_MAX_PAGE_4K);
+	r = __vm_set_user_memory_region(vm2, 1, KVM_MEM_MAX_PAGE_2M, TEST_GPA,
+					16 * 4096,
+					memslot2region(vm2, 1)->host_mem);
+	TEST_ASSERT(r == -1 && errno == EINVAL, "2M accepted after narrowing to 4K");
+	vm_mem_region_set_flags(vm2, 1, KVM_MEM_MAX_PAGE_4K | KVM_MEM_LOG_DIRTY_PAGES);
+	vm_mem_region_set_flags(vm2, 1, KVM_MEM_MAX_PAGE_4K);
+	NARROW_EBUSY(0, "with a 4K slot");
+	vm_enable_cap(vm2, KVM_CAP_MEMSLOT_PAGE_SIZES, both);
+
+	/* A slot in address space 1 (SMM) counts too. */
+	vm_mem_region_set_flags(vm2, 1, 0);
+	vm_userspace_mem_region_add(vm2, VM_MEM_SRC_ANONYMOUS,
+				    TEST_GPA + 2 * TEST_SIZE, smm_slot, 16,
+				    KVM_MEM_MAX_PAGE_4K);
+	NARROW_EBUSY(KVM_MEM_MAX_PAGE_2M, "with a 4K slot in address space 1");
+	vm_mem_region_set_flags(vm2, smm_slot, KVM_MEM_MAX_PAGE_4K | KVM_MEM_LOG_DIRTY_PAGES);
+	vm_mem_region_set_flags(vm2, smm_slot, 0);
+	vm_enable_cap(vm2, KVM_CAP_MEMSLOT_PAGE_SIZES, KVM_MEM_MAX_PAGE_2M);
+	vm_enable_cap(vm2, KVM_CAP_MEMSLOT_PAGE_SIZES, 0);
+	vm_enable_cap(vm2, KVM_CAP_MEMSLOT_PAGE_SIZES, both);
+#undef NARROW_EBUSY
+	kvm_vm_free(vm2);
+	pr_info("narrow: EBUSY while a slot (either address space) uses a dropped flag, the slot still updatable; works once dropped; widening always works\n");
+}
+
 static void test_bad_input(void)
 {
 	struct stats before, after;
@@ -398,6 +476,7 @@ int main(int argc, char *argv[])
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMSLOT_PAGE_SIZES));
 
 	test_not_enabled();
+	test_narrow();
 	test_bad_input();
 	test_create_capped();
 	test_prefault();

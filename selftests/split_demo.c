@@ -66,7 +66,11 @@ static void split(struct kvm_vm *vm, uint64_t page_size)
 		uint64_t before = s.first_page;
 		uint64_t left = s.num_pages;
 
-		/* One slice per call, as a migration thread would pace it. */
+		/*
+		 * One slice per call, as a migration thread would pace it.
+		 * A call may return early with progress (a signal, as
+		 * KVM_PRE_FAULT_MEMORY): the next one starts where it stopped.
+		 */
 		s.num_pages = left > SLICE ? SLICE : left;
 		vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, &s);
 		s.num_pages = left - (s.first_page - before);

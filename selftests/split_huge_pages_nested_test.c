@@ -111,11 +111,6 @@ static void create_vm(uint32_t flags)
 
 static void test_split(void)
 {
-	struct kvm_split_huge_pages args = {
-		.slot = TEST_SLOT,
-		.num_pages = TEST_PAGES,
-		.page_size = 4096,
-	};
 	uint64_t p4k, p1g, s2m, s1g;
 
 	create_vm(0);
@@ -131,9 +126,8 @@ static void test_split(void)
 	p1g = vm_get_stat(vm, "pages_1g");
 	s2m = vm_get_stat(vm, "split_huge_2m");
 	s1g = vm_get_stat(vm, "split_huge_1g");
-	vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, &args);
-	TEST_ASSERT_EQ(args.num_pages, 0);
-	TEST_ASSERT_EQ(args.split, 2 * (1 + 512));
+	TEST_ASSERT_EQ(ks_split(vm, TEST_SLOT, 0, TEST_PAGES, 4096),
+		       2 * (1 + 512));
 	TEST_ASSERT_EQ(p1g - vm_get_stat(vm, "pages_1g"), 2);
 	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_4k") - p4k, 2 * TEST_PAGES);
 	TEST_ASSERT_EQ(vm_get_stat(vm, "split_huge_1g") - s1g, 2);

@@ -13,9 +13,11 @@
  *    splits nothing when repeated;
  *  - a 4K target splits 1G -> 2M -> 4K in one call;
  *  - the guest's data survives every split;
- *  - a call interrupted by a signal returns EINTR with first_page and
- *    num_pages advanced in whole 64 MiB steps, and repeating it finishes
- *    the job with the same total as one uninterrupted call;
+ *  - signals follow KVM_PRE_FAULT_MEMORY: a call that made progress
+ *    returns 0 with first_page and num_pages advanced in whole 64 MiB
+ *    steps, one that made none returns EINTR and changes nothing (both
+ *    forced with the delay module), and looping while num_pages is not 0
+ *    finishes the job with the same total as one uninterrupted call;
  *  - bad arguments fail with EINVAL and change neither the arguments nor
  *    any mapping, and random arguments give exactly the expected result.
  */
@@ -186,54 +188,137 @@ static void sigalrm_handler(int sig)
 {
 }
 
-static void set_timer(long usecs)
+/* SIGALRM every @usecs (0: stop); no SA_RESTART, so ioctls see it. */
+static void set_timer(long usecs, bool repeat)
 {
+	struct sigaction sa = { .sa_handler = sigalrm_handler };
 	struct itimerval it = {
-		.it_interval = { .tv_usec = usecs },
+		.it_interval = { .tv_usec = repeat ? usecs : 0 },
 		.it_value = { .tv_usec = usecs },
 	};
 
+	TEST_ASSERT(!sigaction(SIGALRM, &sa, NULL), "sigaction failed");
 	TEST_ASSERT(!setitimer(ITIMER_REAL, &it, NULL), "setitimer failed");
 }
 
+/*
+ * Signals keep coming while the VMM loops as on KVM_PRE_FAULT_MEMORY:
+ * a call returns 0 once it made progress (whole 64 MiB steps), or EINTR
+ * with the arguments untouched if the signal came before its first step.
+ * Looping while num_pages is not 0 finishes the job with the same total as
+ * one uninterrupted call.
+ */
 static void test_resume_after_signal(void)
 {
-	struct sigaction sa = { .sa_handler = sigalrm_handler };  /* no SA_RESTART */
 	struct kvm_split_huge_pages args = {
 		.slot = TEST_SLOT,
 		.num_pages = TEST_PAGES,
 		.page_size = SZ_4K,
 	};
-	uint64_t nr_eintr = 0, last_first = 0;
+	uint64_t nr_early = 0, nr_eintr = 0;
 	struct stats before = get_stats();
 	int r;
 
-	TEST_ASSERT(!sigaction(SIGALRM, &sa, NULL), "sigaction failed");
-	set_timer(1000);
-	while ((r = __vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, &args))) {
-		TEST_ASSERT(r == -1 && errno == EINTR,
-			    "KVM_SPLIT_HUGE_PAGES: r = %d, errno = %d", r, errno);
+	set_timer(1000, true);
+	while (args.num_pages) {
+		struct kvm_split_huge_pages in = args;
+
+		r = __vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, &args);
+		if (r) {
+			TEST_ASSERT(r == -1 && errno == EINTR,
+				    "KVM_SPLIT_HUGE_PAGES: r = %d, errno = %d",
+				    r, errno);
+			TEST_ASSERT(!memcmp(&args, &in, sizeof(in)),
+				    "EINTR with progress: first_page %llu -> %llu",
+				    in.first_page, args.first_page);
+			nr_eintr++;
+			continue;
+		}
 		TEST_ASSERT_EQ(args.first_page + args.num_pages, TEST_PAGES);
-		TEST_ASSERT(args.first_page > last_first,
-			    "no progress: first_page %llu after %lu",
-			    args.first_page, last_first);
-		TEST_ASSERT(!(args.first_page % STEP_PAGES),
+		TEST_ASSERT(args.first_page > in.first_page,
+			    "0 without progress: first_page %llu",
+			    args.first_page);
+		TEST_ASSERT(!(args.first_page % STEP_PAGES) || !args.num_pages,
 			    "first_page %llu is not a 64 MiB step", args.first_page);
-		last_first = args.first_page;
-		nr_eintr++;
+		if (args.num_pages)
+			nr_early++;
 	}
-	set_timer(0);
+	set_timer(0, false);
 
 	TEST_ASSERT_EQ(args.first_page, TEST_PAGES);
-	TEST_ASSERT_EQ(args.num_pages, 0);
 	TEST_ASSERT_EQ(args.split, 1 + 512);
 	assert_stats_delta(&before, (struct stats){
 		.pages_1g = -1, .pages_4k = TEST_PAGES,
 		.split_1g = 1, .split_2m = 512 });
-	if (nr_eintr)
-		pr_info("signals: %lu EINTR, resumed to the end\n", nr_eintr);
-	else
-		pr_info("signals: note: no SIGALRM came before the split finished, resume not exercised\n");
+	pr_info("signals: %lu calls returned 0 early with progress, %lu EINTR with none; resumed to the end\n",
+		nr_early, nr_eintr);
+}
+
+#define STEP_SYM	"kvm_split_huge_pages_step"
+#define IOCTL_SYM	"kvm_split_vm_ioctl"
+
+/*
+ * The two outcomes of a signal, forced with the delay module and a
+ * one-shot timer that fires inside the delay:
+ *  - pending before the first step (delay at the ioctl's entry): EINTR,
+ *    the arguments and every mapping untouched;
+ *  - arriving during the first step (delay at its entry): the call stops
+ *    before the second step and returns 0 with exactly one step done, as
+ *    KVM_PRE_FAULT_MEMORY does; repeating it finishes the job.
+ */
+static void test_signal_forced(void)
+{
+	struct kvm_split_huge_pages args = {
+		.slot = TEST_SLOT,
+		.num_pages = TEST_PAGES,
+		.page_size = SZ_4K,
+		.split = 42,
+	}, in = args;
+	struct stats before = get_stats();
+	int r;
+
+	ks_delay_load(IOCTL_SYM ":100000");
+	set_timer(20000, false);
+	r = __vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, &args);
+	set_timer(0, false);
+	TEST_ASSERT(ks_delay_count(IOCTL_SYM) == 1,
+		    "the delay at %s did not run once", IOCTL_SYM);
+	ks_delay_unload();
+	TEST_ASSERT(r == -1 && errno == EINTR,
+		    "signal before the first step: r = %d, errno = %d, expected EINTR",
+		    r, errno);
+	TEST_ASSERT(!memcmp(&args, &in, sizeof(in)),
+		    "EINTR changed the arguments");
+	assert_stats_delta(&before, (struct stats){});
+	pr_info("signal before the first step: EINTR, nothing done\n");
+
+	ks_delay_load(STEP_SYM ":100000");
+	set_timer(20000, false);
+	r = __vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, &args);
+	set_timer(0, false);
+	TEST_ASSERT(ks_delay_count(STEP_SYM) == 1,
+		    "%lu steps ran, expected 1", ks_delay_count(STEP_SYM));
+	ks_delay_unload();
+	TEST_ASSERT(!r, "signal during the first step: r = %d, errno = %d, expected 0",
+		    r, errno);
+	TEST_ASSERT_EQ(args.first_page, STEP_PAGES);
+	TEST_ASSERT_EQ(args.num_pages, TEST_PAGES - STEP_PAGES);
+	/* The 1G mapping, then the 32 2M mappings of the first 64 MiB. */
+	TEST_ASSERT_EQ(args.split, 42 + 1 + STEP_PAGES / PAGES_PER_2M);
+	assert_stats_delta(&before, (struct stats){
+		.pages_1g = -1,
+		.pages_2m = PAGES_PER_1G / PAGES_PER_2M - STEP_PAGES / PAGES_PER_2M,
+		.pages_4k = STEP_PAGES,
+		.split_1g = 1, .split_2m = STEP_PAGES / PAGES_PER_2M });
+
+	vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, &args);
+	TEST_ASSERT_EQ(args.first_page, TEST_PAGES);
+	TEST_ASSERT_EQ(args.num_pages, 0);
+	TEST_ASSERT_EQ(args.split, 42 + 1 + 512);
+	assert_stats_delta(&before, (struct stats){
+		.pages_1g = -1, .pages_4k = TEST_PAGES,
+		.split_1g = 1, .split_2m = 512 });
+	pr_info("signal during the first step: 0 after exactly one step, resumed to the end\n");
 }
 
 static void assert_einval(struct kvm_split_huge_pages args, const char *what)
@@ -431,6 +516,10 @@ int main(int argc, char *argv[])
 
 	fresh_slot();
 	test_resume_after_signal();
+	run_guest(2);
+
+	fresh_slot();
+	test_signal_forced();
 	run_guest(2);
 
 	pr_info("fuzz seed: %u (-s to repeat)\n", seed);

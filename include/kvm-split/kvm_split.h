@@ -15,9 +15,10 @@
 /*
  * KVM_SPLIT_HUGE_PAGES works through its range in steps of this many 4 KiB
  * pages, aligned on the guest physical address.  Between steps it drops
- * every lock, reschedules and checks for signals, and it reports progress
- * in whole steps: a call interrupted by a signal resumes at the step it was
- * in, whose already split mappings are then simply skipped.
+ * every lock, reschedules and checks for signals (a signal stops it before
+ * a step, never inside one), and it reports progress in whole steps: a
+ * call stopped by -ENOMEM is resumed at the step it was in, whose already
+ * split mappings are then simply skipped.
  */
 #define KVM_SPLIT_STEP_PAGES	BIT_ULL(14)	/* 64 MiB */
 
@@ -65,6 +66,17 @@ bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 int kvm_split_walk(struct kvm *kvm, const struct kvm_memory_slot *slot,
 		   gfn_t start, gfn_t end, u64 page_size,
 		   enum kvm_split_origin origin, struct kvm_split_count *count);
+
+/*
+ * One step of KVM_SPLIT_HUGE_PAGES (mmu/split.c, which defines struct
+ * kvm_split_slot_id).  Global and out of line only so that tests can probe
+ * its entry; nothing else calls it.
+ */
+struct kvm_split_slot_id;
+int kvm_split_huge_pages_step(struct kvm *kvm,
+			      const struct kvm_split_huge_pages *args,
+			      const struct kvm_split_slot_id *id,
+			      u64 *done, struct kvm_split_count *count);
 
 /* Implemented by the architecture (arch/<arch>/). */
 
