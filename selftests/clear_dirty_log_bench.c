@@ -104,6 +104,7 @@ struct sample {
 	uint64_t writes;	/* pages the vCPUs wrote during the call */
 	double stall_ms;	/* longest gap between two writes of a vCPU */
 	uint64_t chunks;
+	bool shared;		/* re-armed under the read lock */
 	uint64_t split;		/* 2M mappings gone */
 };
 
@@ -241,6 +242,7 @@ static void measure(uint64_t pages, uint64_t chunk, bool steady,
 	out->hold_ms = chunk ?
 		vm_get_stat(vm, "clear_dirty_max_hold_ns") / 1e6 : -1;
 	out->chunks = vm_get_stat(vm, "clear_dirty_chunks") - c0;
+	out->shared = vm_get_stat(vm, "clear_dirty_shared_chunks");
 	out->split = p2m - vm_get_stat(vm, "pages_2m");
 	n = chunk ? (pages + chunk - 1) / chunk : 0;
 	TEST_ASSERT(out->chunks == n, "%lu chunks, expected %lu",
@@ -311,6 +313,7 @@ struct row {
 	uint64_t chunk;
 	double wall, hold, wall_min, hold_min, cpu, writes_per_ms, stall;
 	uint64_t chunks, split;
+	bool shared;
 };
 
 static void run_case(uint64_t pages, bool steady, const uint64_t *chunks,
@@ -347,6 +350,7 @@ static void run_case(uint64_t pages, bool steady, const uint64_t *chunks,
 			.writes_per_ms = median(rate, reps),
 			.stall = median(stall, reps),
 			.chunks = s.chunks,
+			.shared = s.shared,
 			.split = s.split,
 		};
 	}
@@ -371,8 +375,13 @@ static void print_table(const char *title, struct row *rows, int n,
 			snprintf(hold, sizeof(hold), steady ? "<= wall" : "n/a");
 			snprintf(ratio, sizeof(ratio), steady ? "1" : "-");
 		} else if (!rows[i].hold) {
-			/* kvm.clear_dirty_log_shared: no write hold at all. */
+			/* Read-locked, drain skipped: no write hold at all. */
 			snprintf(hold, sizeof(hold), "0 (read lock)");
+			snprintf(ratio, sizeof(ratio), "-");
+		} else if (rows[i].shared) {
+			/* Read-locked: the one write hold is the empty drain. */
+			snprintf(hold, sizeof(hold), "%.3f (drain)",
+				 rows[i].hold);
 			snprintf(ratio, sizeof(ratio), "-");
 		} else {
 			snprintf(hold, sizeof(hold), "%.3f (%.3f)", rows[i].hold,
@@ -411,8 +420,9 @@ static void check_goal(struct row *rows, int n, uint64_t pages)
 		printf("\ngoal: not evaluated (needs chunk 0 and 4096 = 16 MiB)\n");
 		return;
 	}
-	if (!r16->hold) {
-		printf("\ngoal (steady state, 16 MiB chunks vs chunk 0): no mmu_lock write hold at all (read-locked clears): met\n");
+	if (!r16->hold || r16->shared) {
+		printf("\ngoal (steady state, 16 MiB chunks vs chunk 0): no work under the mmu_lock write lock (read-locked clears; one empty drain of %.3f ms): met\n",
+		       r16->hold);
 		printf("  total time: wall %+.1f%%, CPU %+.1f%% (need <= +10%%)\n",
 		       100.0 * (r16->wall / r0->wall - 1),
 		       100.0 * (r16->cpu / r0->cpu - 1));
