@@ -17,7 +17,7 @@
  * Where the arch can re-arm dirty logging with atomic SPTE updates (x86:
  * TDP MMU only, no shadow-MMU pages, no PML; module parameter
  * clear_dirty_log_shared, default on), no work is done under the write
- * lock: every chunk's bits are cleared under mmu_lock held for read, the
+ * lock: every chunk's bits are cleared (atomically, with no mmu_lock), the
  * write lock is taken and released once to wait for the readers of the
  * moment (vCPU faults that may have set a bit just cleared and not yet
  * installed their SPTE), and every chunk's pages are then write-protected
@@ -107,7 +107,18 @@ MODULE_PARM_DESC(clear_dirty_log_shared,
 static bool clear_dirty_log_unsafe_skip_drain;
 module_param(clear_dirty_log_unsafe_skip_drain, bool, 0644);
 MODULE_PARM_DESC(clear_dirty_log_unsafe_skip_drain,
-		 "Test only: let read-locked KVM_CLEAR_DIRTY_LOG lose writes");
+		 "Test only: let read-locked KVM_CLEAR_DIRTY_LOG lose writes (taints)");
+
+/*
+ * Test only: after the drain, re-arm as if shadow-MMU pages had appeared
+ * since the call began (kvm_split_rearm_shared()'s write-locked fallback),
+ * which the test VM cannot otherwise reach: it cannot run a nested guest
+ * on nested NPT.  Safe: the fallback is upstream's re-arm.
+ */
+static bool clear_dirty_log_test_fallback;
+module_param(clear_dirty_log_test_fallback, bool, 0644);
+MODULE_PARM_DESC(clear_dirty_log_test_fallback,
+		 "Test only: re-arm read-locked clears through the write-locked fallback");
 
 /* The chunk size in pages for @kvm, 0 for upstream's single pass. */
 u64 kvm_split_clear_chunk(struct kvm *kvm)
@@ -147,8 +158,8 @@ static void kvm_split_note_hold(struct kvm *kvm, u64 ns)
  * concurrently), and return the bits that were set: only those pages get
  * re-armed.
  *
- * Locking: mmu_lock held, for read or write (the bitmap update is atomic
- * either way).
+ * Locking: none needed for the bitmap (the update is atomic); callers hold
+ * mmu_lock for write when they re-arm in the same hold.
  */
 static unsigned long kvm_split_clear_word(struct kvm_memory_slot *slot,
 					  u64 first_page, unsigned long *buf,
@@ -216,23 +227,21 @@ static bool kvm_split_clear_shared_begin(struct kvm *kvm)
  * cleared; returns true if any was.  The pages are re-armed later, after
  * the drain (kvm_split_clear_dirty_log_chunked()).
  *
- * Locking: kvm->slots_lock held; takes mmu_lock for read.
+ * Locking: kvm->slots_lock held, no mmu_lock: the bitmap update is atomic
+ * (vCPUs set bits without mmu_lock too), and all the drain needs is that
+ * the clear comes before its write_lock() in program order, which a fully
+ * ordered RMW followed by a lock acquisition gives.
  */
-static bool kvm_split_clear_bits_shared(struct kvm *kvm,
-					struct kvm_memory_slot *slot,
-					u64 first_page, unsigned long *buf,
-					unsigned long i, unsigned long n)
+static bool kvm_split_clear_bits(struct kvm_memory_slot *slot, u64 first_page,
+				 unsigned long *buf, unsigned long i,
+				 unsigned long n)
 {
 	bool cleared = false;
 
-#ifdef KVM_HAVE_MMU_RWLOCK
-	read_lock(&kvm->mmu_lock);
 	for (; i < n; i++) {
 		buf[i] = kvm_split_clear_word(slot, first_page, buf, i);
 		cleared |= !!buf[i];
 	}
-	read_unlock(&kvm->mmu_lock);
-#endif
 	return cleared;
 }
 
@@ -249,6 +258,7 @@ static void kvm_split_drain_readers(struct kvm *kvm)
 
 	if (unlikely(READ_ONCE(clear_dirty_log_unsafe_skip_drain))) {
 		pr_warn_once("kvm-split: clear_dirty_log_unsafe_skip_drain set: dirty writes can be lost\n");
+		add_taint(TAINT_USER, LOCKDEP_STILL_OK);
 		return;
 	}
 	t0 = ktime_get_ns();
@@ -277,7 +287,8 @@ static void kvm_split_rearm_shared(struct kvm *kvm,
 	u64 t0;
 
 	read_lock(&kvm->mmu_lock);
-	if (kvm_arch_clear_dirty_log_shared_ok(kvm)) {
+	if (kvm_arch_clear_dirty_log_shared_ok(kvm) &&
+	    likely(!READ_ONCE(clear_dirty_log_test_fallback))) {
 		kvm_arch_clear_dirty_log_shared(kvm, slot,
 						first_page + i * BITS_PER_LONG,
 						buf + i, n - i);
@@ -368,7 +379,7 @@ static u64 kvm_split_chunk_words(u64 first_page, u64 offset, u64 end,
  * lock.
  *
  * Read-locked (kvm_split_clear_shared_begin()), in two passes: each chunk
- * is presplit and its bits cleared under the read lock; then the drain;
+ * is presplit (under the read lock) and its bits cleared; then the drain;
  * then each chunk's pages are write-protected under the read lock.  Why the
  * drain: a vCPU fault sets a page's dirty bit before it installs the
  * writable SPTE, both under the read lock (x86: make_spte() calls
@@ -389,8 +400,8 @@ static u64 kvm_split_chunk_words(u64 first_page, u64 offset, u64 end,
  * window open for milliseconds and checks that no page is lost.
  *
  * Locking: kvm->slots_lock held; mmu_lock taken per chunk (for read to
- * split, for write or read to clear and re-arm) and once for the drain,
- * never held across chunks.
+ * split, for write to clear and re-arm, or for read to re-arm) and once
+ * for the drain, never held across chunks.
  */
 bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 				       struct kvm_memory_slot *slot,
@@ -398,12 +409,12 @@ bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 				       unsigned long *buf, u64 chunk)
 {
 	u64 offset, end = first_page + num_pages, chunks = 0, t0;
-	bool presplit = kvm_arch_clear_dirty_log_presplit_ok(kvm);
-	bool shared = kvm_split_clear_shared_begin(kvm);
-	bool flush = false, rearm = false;
+	bool presplit, shared, flush = false, rearm = false;
 	unsigned long i, n;
 
 	lockdep_assert_held(&kvm->slots_lock);
+	presplit = kvm_arch_clear_dirty_log_presplit_ok(kvm);
+	shared = kvm_split_clear_shared_begin(kvm);
 
 	for (offset = first_page; offset < end; chunks++) {
 		u64 cend = kvm_split_chunk_words(first_page, offset, end,
@@ -413,9 +424,8 @@ bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 			kvm_split_presplit_words(kvm, slot, first_page, buf,
 						 i, n);
 		if (shared) {
-			rearm |= kvm_split_clear_bits_shared(kvm, slot,
-							     first_page, buf,
-							     i, n);
+			rearm |= kvm_split_clear_bits(slot, first_page, buf,
+						      i, n);
 		} else {
 			t0 = ktime_get_ns();
 			KVM_MMU_LOCK(kvm);
@@ -431,6 +441,10 @@ bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 	if (!rearm)
 		return flush;
 
+	/*
+	 * From here on every cleared bit must be re-armed: no early exit
+	 * (signal, error) may ever be added between the two passes.
+	 */
 	kvm_split_drain_readers(kvm);
 	for (offset = first_page; offset < end;) {
 		u64 cend = kvm_split_chunk_words(first_page, offset, end,

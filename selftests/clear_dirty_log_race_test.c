@@ -25,9 +25,12 @@
  * destination equal to the source: a page that differs is a lost write.
  *
  * Run with the defaults it exercises kvm-split's chunked clear (chunk 64)
- * through whichever path kvm.clear_dirty_log_shared selects; -c 0 runs
- * upstream's single write-locked pass, which also works on the distro's
- * KVM (clear_dirty_log_race_stock in tests.list).
+ * through whichever path kvm.clear_dirty_log_shared selects (or the
+ * read-locked path's write-locked fallback, forced by the test-only
+ * kvm.clear_dirty_log_test_fallback), and checks from the statistics that
+ * that path ran; -c 0 runs upstream's single write-locked pass, which
+ * also works on the distro's KVM (clear_dirty_log_race_stock in
+ * tests.list).
  *
  *   -s secs   run time (default 20)
  *   -c pages  KVM_CAP_CLEAR_DIRTY_LOG_CHUNK (default 64; 0: not set)
@@ -129,6 +132,7 @@ int main(int argc, char *argv[])
 	pthread_t threads[NR_VCPUS], zt;
 	struct zapper z = {};
 	uint64_t p, lost = 0, first_lost = 0, lost_src = 0, delays = 0;
+	uint64_t shared = 0, hold = 0;
 	bool zap = true;
 	struct kvm_vm *vm;
 	uint64_t *writes, w0, w1;
@@ -233,6 +237,12 @@ int main(int argc, char *argv[])
 	}
 	if (delay_us)
 		delays = ks_delay_count("make_spte");
+	if (chunk) {
+		shared = vm_get_stat(vm, "clear_dirty_shared_chunks");
+		hold = vm_get_stat(vm, "clear_dirty_max_hold_ns");
+		pr_info("%lu chunks re-armed under mmu_lock held for read, longest write hold %lu ns\n",
+			shared, hold);
+	}
 	w0 = READ_ONCE(writes[0]);
 	w1 = READ_ONCE(writes[1]);
 
@@ -252,6 +262,14 @@ int main(int argc, char *argv[])
 		    "the vCPUs or the VMM made no progress");
 	if (delay_us)
 		TEST_ASSERT(delays, "the delay after make_spte() never ran");
+	/* The path the run exercised, as the module parameters chose it. */
+	if (chunk && get_kvm_param_bool("clear_dirty_log_shared") &&
+	    !get_kvm_param_bool("clear_dirty_log_test_fallback"))
+		TEST_ASSERT(shared, "no chunk was re-armed under the read lock");
+	else if (chunk)
+		TEST_ASSERT(!shared && hold,
+			    "the write-locked path did not run (%lu shared chunks)",
+			    shared);
 	free(bmap);
 	free(dest);
 	return 0;

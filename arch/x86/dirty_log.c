@@ -9,12 +9,14 @@
  * as upstream already does under the read lock when dirty logging is
  * enabled (wrprot_gfn_range()).  The chunked clear uses this path while the
  * VM has no shadow-MMU pages and the CPU logs by write protection (no PML):
- * vCPU faults then wait for a clear only while it drains the readers of the
- * moment (one empty write hold per call), never while it works.
+ * vCPU faults then wait for a clear's own write hold only while it drains
+ * the readers of the moment (one empty write hold per call).  They can
+ * still wait behind another writer (an MMU notifier invalidation) that
+ * waits for the clear's read-locked walk of a chunk: the chunk bounds that.
  *
  * Why no write is lost.  The caller (dirty_log/clear_chunked.c) clears the
- * dirty bits of every chunk of the range with atomic_long_fetch_andnot()
- * under the read lock, keeping only the bits that were set; takes and
+ * dirty bits of every chunk of the range with atomic_long_fetch_andnot(),
+ * keeping only the bits that were set; takes and
  * releases mmu_lock for write once (the drain); then, chunk by chunk under
  * the read lock again, this write-protects the pages whose bits it cleared
  * by cmpxchg of their SPTEs; the TLBs are flushed before the ioctl returns,
@@ -45,11 +47,19 @@
  *  - Shadow-MMU pages (nested NPT/EPT, or shadow paging) are only created
  *    under the write lock and kvm_memslots_have_rmaps() never goes back to
  *    false, so none can appear during a read hold once it said there were
- *    none; the caller asks again under the walk's hold and falls back to
- *    upstream's write-locked re-arm if they appeared after the drain.
+ *    none; the caller asks again under each walk's hold and falls back to
+ *    upstream's write-locked re-arm if they appeared at any time since the
+ *    call began (kvm-split's own code; the test-only parameter
+ *    clear_dirty_log_test_fallback forces it).
  * Widened by selftests/clear_dirty_log_race_test.c (a delay after
  * make_spte() returns, a zapper, first touches with initially-set); the
  * other orderings above are upstream's and are not widened by a test.
+ *
+ * What a port to another kernel series must re-check, as this relies on
+ * each of them in 6.12: every mark-before-install of a fault happens inside
+ * one mmu_lock read section; the fast path marks after its cmpxchg; roots
+ * are invalidated only under kvm->slots_lock and zapped before it is
+ * released; no writable huge SPTE is created while dirty logging is on.
  * PML (Intel) clears dirty bits instead of write-protecting: that path
  * keeps upstream's write lock here, as it cannot be tested under emulation.
  */
@@ -76,7 +86,18 @@ bool kvm_arch_clear_dirty_log_shared_ok(struct kvm *kvm)
 /*
  * Write-protect the 4K pages of @root at @base + the bits of @mask, and any
  * huge mapping over them whole (a huge page left by a failed split, with
- * manual-protect and initially-set; upstream write-protects it too).
+ * manual-protect and initially-set).  Upstream write-protects such a huge
+ * page with write_protect_gfn(), which also clears the MMU-writable bit;
+ * clearing only the writable bit is as safe, because the fast path refuses
+ * to make a huge SPTE of a dirty-logged slot writable
+ * (kvm_mmu_page_fault -> fast_page_fault() checks the level), so the next
+ * write takes the slow path and maps 4K; upstream's wrprot_gfn_range() at
+ * dirty-log enable leaves the same state.
+ *
+ * Unlike upstream's clear_dirty_pt_masked(), nothing calls
+ * kvm_set_pfn_dirty() here: with A/D bits the SPTE's dirty bit stays set,
+ * and the folio is marked dirty when the SPTE is zapped (MMU notifier
+ * before writeback), as for any SPTE upstream write-protects at enable.
  *
  * Locking: mmu_lock held for read, under rcu_read_lock(); never yields.
  */
@@ -105,9 +126,12 @@ retry:
 
 /*
  * See include/kvm-split/kvm_split.h.  Every valid TDP MMU root of the
- * slot's address space, as upstream's kvm_tdp_mmu_clear_dirty_pt_masked(),
- * each walked once for the whole chunk, so a root's reference is taken once
- * per chunk rather than once per word.
+ * slot's address space, as upstream's kvm_tdp_mmu_clear_dirty_pt_masked();
+ * a root's reference is taken once per chunk rather than once per word,
+ * and each non-zero word is one walk from the root.  Invalid roots are
+ * skipped, as upstream does under the write lock: roots are invalidated
+ * only by the fast zap, which holds kvm->slots_lock (as does the clear)
+ * and zaps them before releasing it, and at VM teardown.
  *
  * Locking: mmu_lock held for read, kvm_arch_clear_dirty_log_shared_ok()
  * true under the same hold; never yields (the chunk bounds the hold).
