@@ -62,7 +62,7 @@ mv "$STAGE/include/linux" "$STAGE/include/override/linux"
 # 3. Our own sources, next to upstream's.
 SPLIT=$STAGE/arch/x86/kvm/kvm-split
 mkdir -p "$SPLIT"
-(cd "$top" && find mmu dirty_log arch/x86 include -name '*.[ch]' -print0 |
+(cd "$top" && find virt mmu dirty_log arch/x86 include -name '*.[ch]' -print0 |
 	tar --null -cf - -T -) | tar -xf - -C "$SPLIT"
 cp "$top/Kbuild" "$STAGE/arch/x86/kvm/Kbuild"
 
