@@ -76,7 +76,7 @@ static void kvm_split_slot_id_get(struct kvm *kvm,
 	id->base_gfn = slot->base_gfn;
 	id->npages = slot->npages;
 	id->userspace_addr = slot->userspace_addr;
-	id->guest_memfd = slot->flags & KVM_MEM_GUEST_MEMFD;
+	id->guest_memfd = kvm_split_slot_guest_memfd(slot);
 #ifdef CONFIG_KVM_PRIVATE_MEM
 	if (id->guest_memfd) {
 		id->gmem_file = slot->gmem.file;

@@ -65,6 +65,9 @@ mkdir -p "$SPLIT"
 (cd "$top" && find virt mmu dirty_log arch/x86 include -name '*.[ch]' -print0 |
 	tar --null -cf - -T -) | tar -xf - -C "$SPLIT"
 cp "$top/Kbuild" "$STAGE/arch/x86/kvm/Kbuild"
+# What differs between kernel series, probed in this kernel's own sources
+# (include/kvm-split/compat.h).
+"$top/scripts/compat-probe.sh" "$STAGE" >"$SPLIT/include/kvm-split/compat-generated.h"
 
 # 4. Copy into the build tree only what changed (keeps make incremental).
 mkdir -p "$ASM"

@@ -12,6 +12,8 @@
 #include <linux/kvm_host.h>
 #include <linux/kvm_split.h>
 
+#include <kvm-split/compat.h>
+
 /*
  * KVM_SPLIT_HUGE_PAGES works through its range in steps of this many 4 KiB
  * pages, aligned on the guest physical address.  Between steps it drops
