@@ -16,43 +16,6 @@
 #define CREATE_TRACE_POINTS
 #include "trace.h"
 
-bool kvm_split_is_cap(long cap)
-{
-	return cap == KVM_CAP_SPLIT_HUGE_PAGES ||
-	       cap == KVM_CAP_MEMSLOT_PAGE_SIZES ||
-	       cap == KVM_CAP_CLEAR_DIRTY_LOG_CHUNK;
-}
-
-/* @kvm is NULL when the capability is checked on /dev/kvm. */
-int kvm_split_check_extension(struct kvm *kvm, long cap)
-{
-	switch (cap) {
-	case KVM_CAP_SPLIT_HUGE_PAGES:
-		return kvm_arch_split_page_sizes(kvm);
-	case KVM_CAP_MEMSLOT_PAGE_SIZES:
-		return kvm_arch_memslot_page_sizes(kvm);
-	case KVM_CAP_CLEAR_DIRTY_LOG_CHUNK:
-		return IS_ENABLED(CONFIG_KVM_GENERIC_DIRTYLOG_READ_PROTECT);
-	default:
-		return 0;
-	}
-}
-
-/* Hook in kvm_vm_ioctl_enable_cap_generic(). */
-int kvm_split_enable_cap(struct kvm *kvm, struct kvm_enable_cap *cap)
-{
-	switch (cap->cap) {
-	case KVM_CAP_MEMSLOT_PAGE_SIZES:
-		return kvm_split_enable_memslot_page_sizes(kvm, cap);
-	case KVM_CAP_CLEAR_DIRTY_LOG_CHUNK:
-		if (!IS_ENABLED(CONFIG_KVM_GENERIC_DIRTYLOG_READ_PROTECT))
-			return -EINVAL;
-		return kvm_split_enable_clear_chunk(kvm, cap);
-	default:
-		return -EINVAL;
-	}
-}
-
 /* See include/kvm-split/kvm_split.h. */
 int kvm_split_walk(struct kvm *kvm, const struct kvm_memory_slot *slot,
 		   gfn_t start, gfn_t end, u64 page_size,
@@ -113,7 +76,7 @@ static void kvm_split_slot_id_get(struct kvm *kvm,
 	id->base_gfn = slot->base_gfn;
 	id->npages = slot->npages;
 	id->userspace_addr = slot->userspace_addr;
-	id->guest_memfd = slot->flags & KVM_MEM_GUEST_MEMFD;
+	id->guest_memfd = kvm_split_slot_guest_memfd(slot);
 #ifdef CONFIG_KVM_PRIVATE_MEM
 	if (id->guest_memfd) {
 		id->gmem_file = slot->gmem.file;
@@ -237,8 +200,8 @@ noinline int kvm_split_huge_pages_step(struct kvm *kvm,
  * Locking: takes kvm->slots_lock to look the slot up, then once per step
  * (kvm_split_huge_pages_step()); holds nothing between steps.
  */
-static int kvm_vm_ioctl_split_huge_pages(struct kvm *kvm,
-					 struct kvm_split_huge_pages __user *argp)
+int kvm_split_ioctl_split_huge_pages(struct kvm *kvm,
+				     struct kvm_split_huge_pages __user *argp)
 {
 	struct kvm_split_huge_pages args;
 	struct kvm_memory_slot *slot;
@@ -288,17 +251,4 @@ static int kvm_vm_ioctl_split_huge_pages(struct kvm *kvm,
 	if (copy_to_user(argp, &args, sizeof(args)))
 		return -EFAULT;
 	return r;
-}
-
-/* Returns -ENOTTY for ioctls that are not kvm-split's. */
-long kvm_split_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg)
-{
-	void __user *argp = (void __user *)arg;
-
-	switch (ioctl) {
-	case KVM_SPLIT_HUGE_PAGES:
-		return kvm_vm_ioctl_split_huge_pages(kvm, argp);
-	default:
-		return -ENOTTY;
-	}
 }

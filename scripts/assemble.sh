@@ -62,9 +62,12 @@ mv "$STAGE/include/linux" "$STAGE/include/override/linux"
 # 3. Our own sources, next to upstream's.
 SPLIT=$STAGE/arch/x86/kvm/kvm-split
 mkdir -p "$SPLIT"
-(cd "$top" && find mmu dirty_log arch/x86 include -name '*.[ch]' -print0 |
+(cd "$top" && find virt mmu dirty_log arch/x86 include -name '*.[ch]' -print0 |
 	tar --null -cf - -T -) | tar -xf - -C "$SPLIT"
 cp "$top/Kbuild" "$STAGE/arch/x86/kvm/Kbuild"
+# What differs between kernel series, probed in this kernel's own sources
+# (include/kvm-split/compat.h).
+"$top/scripts/compat-probe.sh" "$STAGE" >"$SPLIT/include/kvm-split/compat-generated.h"
 
 # 4. Copy into the build tree only what changed (keeps make incremental).
 mkdir -p "$ASM"

@@ -12,9 +12,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/lib.sh"
 resolve_kernel
 
-LINUX=$BUILD/$KVER/linux
+# A KSRC= tree is used as it is (assemble.sh copies only its KVM sources).
+LINUX=${KSRC:-$BUILD/$KVER/linux}
 OUT=$BUILD/$KVER/selftests
-[ -e "$LINUX/.kvm-split-extracted" ] || "$top/scripts/assemble.sh"
+[ -n "${KSRC:-}" ] || [ -e "$LINUX/.kvm-split-extracted" ] || "$top/scripts/assemble.sh"
 [ -d "$LINUX/tools/testing/selftests/kvm" ] ||
 	die "$LINUX has no tools/testing/selftests/kvm (KSRC= trees need the full source)"
 

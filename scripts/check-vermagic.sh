@@ -6,7 +6,11 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/lib.sh"
 resolve_kernel
 dir=$1
-want=$(cat "$KDIR/include/config/kernel.release" 2>/dev/null || echo "$KVER-amd64")
+# The kernel's own release string: Debian 6.1 headers have the upstream
+# version (6.1.192) in kernel.release, the ABI name only in utsrelease.h.
+want=$(sed -n 's/^#define UTS_RELEASE "\(.*\)"$/\1/p' \
+	"$KDIR/include/generated/utsrelease.h" 2>/dev/null)
+[ -n "$want" ] || want=$(cat "$KDIR/include/config/kernel.release" 2>/dev/null || echo "$KVER-amd64")
 for m in kvm kvm-amd kvm-intel; do
 	ko=$dir/$m.ko
 	[ -f "$ko" ] || die "$m.ko was not built"

@@ -28,7 +28,7 @@ checkpatch() {
 	[ $rc -le 1 ] || { cat "$out"; die "checkpatch.pl failed on ${*: -1} (exit $rc)"; }
 }
 
-mapfile -t files < <(git ls-files -- 'mmu/*.[ch]' 'dirty_log/*.[ch]' \
+mapfile -t files < <(git ls-files -- 'virt/*.[ch]' 'mmu/*.[ch]' 'dirty_log/*.[ch]' \
 	'arch/*.[ch]' 'include/*.[ch]')
 for f in "${files[@]}"; do checkpatch --strict -f "$f"; done
 nfiles=${#files[@]}

@@ -79,7 +79,7 @@ bool kvm_arch_clear_dirty_log_shared_ok(struct kvm *kvm)
 {
 	lockdep_assert_held_read(&kvm->mmu_lock);
 
-	return tdp_mmu_enabled && !kvm_x86_ops.cpu_dirty_log_size &&
+	return kvm_split_tdp_mmu_enabled(kvm) && !kvm_x86_ops.cpu_dirty_log_size &&
 	       !kvm_memslots_have_rmaps(kvm);
 }
 
@@ -148,8 +148,8 @@ void kvm_arch_clear_dirty_log_shared(struct kvm *kvm,
 
 	lockdep_assert_held_read(&kvm->mmu_lock);
 
-	for (root = tdp_mmu_next_root(kvm, NULL, true); root;
-	     root = tdp_mmu_next_root(kvm, root, true)) {
+	for (root = kvm_split_next_root(kvm, NULL); root;
+	     root = kvm_split_next_root(kvm, root)) {
 		if (kvm_mmu_page_as_id(root) != slot->as_id)
 			continue;
 		rcu_read_lock();

@@ -101,7 +101,7 @@ static void kvm_split_lower_cap(struct kvm *kvm,
 	struct kvm_split_count count = {};
 	int r = -EOPNOTSUPP;
 
-	if (tdp_mmu_enabled) {
+	if (kvm_split_tdp_mmu_enabled(kvm)) {
 		r = kvm_split_walk(kvm, slot, start, end,
 				   level == PG_LEVEL_4K ? SZ_4K : SZ_2M,
 				   KVM_SPLIT_BY_MEMSLOT_CAP, &count);
@@ -161,7 +161,7 @@ static u64 kvm_split_collapsed_spte(struct kvm *kvm, struct tdp_iter *iter)
 	kvm_pfn_t pfn = spte_to_pfn(first);
 	int i;
 
-	if (child->nx_huge_page_disallowed ||
+	if (kvm_split_sp_nx_disallowed(child) ||
 	    !IS_ALIGNED(pfn, KVM_PAGES_PER_HPAGE(iter->level)))
 		return 0;
 
@@ -270,15 +270,15 @@ static void kvm_split_recover_huge_pages(struct kvm *kvm,
 	int level, max = kvm_split_slot_max_level(slot);
 	struct kvm_mmu_page *root;
 
-	if (!tdp_mmu_enabled || kvm_slot_dirty_track_enabled(slot) ||
+	if (!kvm_split_tdp_mmu_enabled(kvm) || kvm_slot_dirty_track_enabled(slot) ||
 	    kvm_slot_can_be_private(slot))
 		return;
 
 	read_lock(&kvm->mmu_lock);
 	for (level = PG_LEVEL_2M; level <= min(max, KVM_MAX_HUGEPAGE_LEVEL);
 	     level++)
-		for (root = tdp_mmu_next_root(kvm, NULL, true); root;
-		     root = tdp_mmu_next_root(kvm, root, true))
+		for (root = kvm_split_next_root(kvm, NULL); root;
+		     root = kvm_split_next_root(kvm, root))
 			if (kvm_mmu_page_as_id(root) == slot->as_id)
 				kvm_split_recover_root(kvm, root, slot, level);
 	read_unlock(&kvm->mmu_lock);

@@ -28,7 +28,7 @@
 u64 kvm_arch_split_page_sizes(struct kvm *kvm)
 {
 	/* Splitting under the read lock needs the TDP MMU, as upstream's. */
-	return tdp_mmu_enabled ? SZ_4K | SZ_2M : 0;
+	return kvm_split_tdp_mmu_enabled(kvm) ? SZ_4K | SZ_2M : 0;
 }
 
 /*
@@ -90,7 +90,7 @@ retry:
 		if (!sp) {
 			rcu_read_unlock();
 			read_unlock(&kvm->mmu_lock);
-			sp = tdp_mmu_alloc_sp_for_split();
+			sp = kvm_split_alloc_sp();
 			read_lock(&kvm->mmu_lock);
 			if (!sp)
 				return -ENOMEM;
@@ -100,7 +100,7 @@ retry:
 			continue;
 		}
 
-		tdp_mmu_init_child_sp(sp, &iter);
+		kvm_split_init_child_sp(sp, &iter);
 		if (tdp_mmu_split_huge_page(kvm, &iter, sp, true))
 			goto retry;
 
@@ -126,14 +126,14 @@ static int kvm_split_tdp_mmu(struct kvm *kvm, int as_id, gfn_t start,
 	struct kvm_mmu_page *root;
 	int r = 0;
 
-	for (root = tdp_mmu_next_root(kvm, NULL, true); root;
-	     root = tdp_mmu_next_root(kvm, root, true)) {
+	for (root = kvm_split_next_root(kvm, NULL); root;
+	     root = kvm_split_next_root(kvm, root)) {
 		if (kvm_mmu_page_as_id(root) != as_id)
 			continue;
 		r = kvm_split_tdp_root(kvm, root, start, end, target_level,
 				       count);
 		if (r) {
-			kvm_tdp_mmu_put_root(kvm, root);
+			kvm_split_put_root(kvm, root);
 			break;
 		}
 	}
@@ -155,7 +155,7 @@ int kvm_arch_split_huge_pages(struct kvm *kvm,
 
 	lockdep_assert_held(&kvm->slots_lock);
 
-	if (WARN_ON_ONCE(!tdp_mmu_enabled))
+	if (WARN_ON_ONCE(!kvm_split_tdp_mmu_enabled(kvm)))
 		return -EINVAL;
 
 	/*
@@ -188,7 +188,7 @@ int kvm_arch_split_huge_pages(struct kvm *kvm,
  */
 bool kvm_arch_clear_dirty_log_presplit_ok(struct kvm *kvm)
 {
-	return tdp_mmu_enabled && READ_ONCE(eager_page_split) &&
+	return kvm_split_tdp_mmu_enabled(kvm) && READ_ONCE(eager_page_split) &&
 	       kvm_dirty_log_manual_protect_and_init_set(kvm);
 }
 

@@ -12,6 +12,8 @@
 #include <linux/kvm_host.h>
 #include <linux/kvm_split.h>
 
+#include <kvm-split/compat.h>
+
 /*
  * KVM_SPLIT_HUGE_PAGES works through its range in steps of this many 4 KiB
  * pages, aligned on the guest physical address.  Between steps it drops
@@ -37,7 +39,7 @@ enum kvm_split_origin {
 
 #define KVM_MEM_MAX_PAGE_MASK	(KVM_MEM_MAX_PAGE_2M | KVM_MEM_MAX_PAGE_4K)
 
-/* Hooks called from upstream virt/kvm/kvm_main.c. */
+/* Hooks called from upstream virt/kvm/kvm_main.c (uAPI: virt/uapi.c). */
 bool kvm_split_is_cap(long cap);
 int kvm_split_check_extension(struct kvm *kvm, long cap);
 int kvm_split_enable_cap(struct kvm *kvm, struct kvm_enable_cap *cap);
@@ -57,6 +59,10 @@ bool kvm_split_clear_dirty_log_chunked(struct kvm *kvm,
 				       unsigned long *buf, u64 chunk);
 
 /* Shared by kvm-split's own files. */
+
+/* KVM_SPLIT_HUGE_PAGES (mmu/split.c), routed by virt/uapi.c. */
+int kvm_split_ioctl_split_huge_pages(struct kvm *kvm,
+				     struct kvm_split_huge_pages __user *argp);
 
 /*
  * Split with kvm_arch_split_huge_pages() (same arguments, same locking),

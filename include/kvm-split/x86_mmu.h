@@ -15,17 +15,13 @@
 struct kvm_mmu_page;
 struct tdp_iter;
 
-/* mmu/tdp_mmu.c */
-struct kvm_mmu_page *tdp_mmu_next_root(struct kvm *kvm,
-				       struct kvm_mmu_page *prev_root,
-				       bool only_valid);
+/* mmu/tdp_mmu.c (those whose signature differs per series: compat.h) */
 void tdp_mmu_free_sp(struct kvm_mmu_page *sp);
 void tdp_mmu_init_child_sp(struct kvm_mmu_page *child_sp,
 			   struct tdp_iter *iter);
 bool __must_check tdp_mmu_iter_cond_resched(struct kvm *kvm,
 					    struct tdp_iter *iter,
 					    bool flush, bool shared);
-struct kvm_mmu_page *tdp_mmu_alloc_sp_for_split(void);
 int tdp_mmu_split_huge_page(struct kvm *kvm, struct tdp_iter *iter,
 			    struct kvm_mmu_page *sp, bool shared);
 int __must_check tdp_mmu_set_spte_atomic(struct kvm *kvm,
