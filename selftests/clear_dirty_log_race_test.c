@@ -27,8 +27,8 @@
  * Run with the defaults it exercises kvm-split's chunked clear (chunk 64)
  * through whichever path kvm.clear_dirty_log_shared selects (or the
  * read-locked path's write-locked fallback, forced by the test-only
- * kvm.clear_dirty_log_test_fallback), and checks from the statistics that
- * that path ran; -c 0 runs upstream's single write-locked pass, which
+ * kvm.clear_dirty_log_test_fallback), and checks from the statistics
+ * which path ran; -c 0 runs upstream's single write-locked pass, which
  * also works on the distro's KVM (clear_dirty_log_race_stock in
  * tests.list).
  *
