@@ -50,6 +50,14 @@ compat=$OUT/kvm_split_compat_generated.h
 	echo "#include \"$top/selftests/kvm_split_compat.h\""
 } >"$compat.tmp"
 cmp -s "$compat.tmp" "$compat" && rm "$compat.tmp" || mv "$compat.tmp" "$compat"
+# The framework's Makefile knows no header dependencies: rebuild every
+# test when the shims every test is built with change.
+stamp=$(cat "$compat" "$top/selftests/kvm_split_compat.h" \
+	"$top/selftests/kvm_split_util.h" | md5sum | cut -d' ' -f1)
+if [ "$(cat "$OUT/.kvm-split-shims" 2>/dev/null)" != "$stamp" ]; then
+	for t in "$@"; do rm -f "$OUT/$t"; done
+	echo "$stamp" >"$OUT/.kvm-split-shims"
+fi
 # An upstream test this series does not have yet (6.1: no
 # x86_64/dirty_log_page_splitting_test) is not built: running it then
 # fails as a missing binary, never passes by omission.
