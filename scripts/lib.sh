@@ -43,7 +43,7 @@ resolve_kernel() {
 		[ -f "$KSRC/Makefile" ] && [ -d "$KSRC/arch/x86/kvm" ] ||
 			die "KSRC=$KSRC is not a kernel tree (no arch/x86/kvm)"
 		KSRC=$(cd "$KSRC" && pwd)
-		KVER=${KVER:-$(make -s -C "$KSRC" kernelversion 2>/dev/null)}
+		KVER=${KVER:-$(make -s --no-print-directory -C "$KSRC" kernelversion 2>/dev/null)}
 		KDIR=${KDIR:-$KSRC}
 		KSERIES=$(echo "$KVER" | cut -d. -f1-2)
 		VMLINUZ=${VMLINUZ:-$KSRC/arch/x86/boot/bzImage}

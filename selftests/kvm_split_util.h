@@ -18,6 +18,151 @@
 #include "ucall_common.h"
 
 /*
+ * Shims for an older selftests framework (6.1), by the KS_HAVE_* probes
+ * of scripts/build-selftests.sh: each gives what the newer framework's
+ * helper of the same name does, as far as kvm-split's tests use it.
+ */
+#ifndef KS_HAVE_KVM_PARAM
+static inline int ks_read_kvm_param(const char *param, char *buf, size_t n)
+{
+	char path[128];
+	ssize_t r;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/module/kvm/parameters/%s", param);
+	fd = open(path, O_RDONLY);
+	TEST_ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
+	r = read(fd, buf, n - 1);
+	TEST_ASSERT(r > 0, "read %s: %s", path, strerror(errno));
+	close(fd);
+	buf[r] = '\0';
+	return r;
+}
+
+static inline bool get_kvm_param_bool(const char *param)
+{
+	char buf[16];
+
+	ks_read_kvm_param(param, buf, sizeof(buf));
+	return buf[0] == 'Y';
+}
+
+static inline int get_kvm_param_integer(const char *param)
+{
+	char buf[32];
+
+	ks_read_kvm_param(param, buf, sizeof(buf));
+	return atoi(buf);
+}
+#endif
+
+#ifndef KS_HAVE_ATOI_POSITIVE
+static inline int atoi_positive(const char *name, const char *num_str)
+{
+	int num = atoi(num_str);
+
+	TEST_ASSERT(num > 0, "%s must be greater than 0, got '%s'", name,
+		    num_str);
+	return num;
+}
+#endif
+
+#ifndef KS_HAVE_ENTRY_POINT
+static inline void vcpu_arch_set_entry_point(struct kvm_vcpu *vcpu,
+					     void *guest_code)
+{
+	struct kvm_regs regs;
+
+	vcpu_regs_get(vcpu, &regs);
+	regs.rip = (unsigned long)guest_code;
+	vcpu_regs_set(vcpu, &regs);
+}
+#endif
+
+/*
+ * The guest's TSC frequency, for guests that time themselves.  The newer
+ * framework sets guest_tsc_khz for every VM it creates; a test calls
+ * ks_sync_tsc_khz() after creating its VM, a no-op there.
+ */
+#ifdef KS_HAVE_GUEST_TSC_KHZ
+static inline void ks_sync_tsc_khz(struct kvm_vm *vm) { }
+#else
+static uint64_t guest_tsc_khz;
+
+static inline void ks_sync_tsc_khz(struct kvm_vm *vm)
+{
+	guest_tsc_khz = __vm_ioctl(vm, KVM_GET_TSC_KHZ, NULL);
+	TEST_ASSERT(guest_tsc_khz > 0, "KVM_GET_TSC_KHZ: %s", strerror(errno));
+	sync_global_to_guest(vm, guest_tsc_khz);
+}
+#endif
+
+/* A guest-side pseudo-random generator (Park-Miller, as upstream's). */
+#ifndef KS_HAVE_GUEST_RANDOM
+struct guest_random_state {
+	uint32_t seed;
+};
+
+static inline struct guest_random_state new_guest_random_state(uint32_t seed)
+{
+	return (struct guest_random_state){ .seed = seed };
+}
+
+static inline uint32_t guest_random_u32(struct guest_random_state *state)
+{
+	state->seed = (uint64_t)state->seed * 48271 % ((uint32_t)(1 << 31) - 1);
+	return state->seed;
+}
+#endif
+
+/*
+ * KVM_PRE_FAULT_MEMORY (Linux 6.10).  Without it in the uAPI (6.1) define
+ * it so that the tests build: KVM answers its capability with 0 there, and
+ * a test that needs it says so and skips (ks_require_pre_fault_memory()).
+ */
+#ifdef KVM_CAP_PRE_FAULT_MEMORY
+#define KS_HAVE_PRE_FAULT_MEMORY	1
+#else
+#define KS_HAVE_PRE_FAULT_MEMORY	0
+#define KVM_CAP_PRE_FAULT_MEMORY	236
+struct kvm_pre_fault_memory {
+	__u64 gpa;
+	__u64 size;
+	__u64 flags;
+	__u64 padding[5];
+};
+#define KVM_PRE_FAULT_MEMORY	_IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
+#endif
+
+/*
+ * Whether KVM_PRE_FAULT_MEMORY can be used: where the kernel's uAPI has it,
+ * the TDP MMU must support it (a failure if not); where it has none (6.1),
+ * the caller skips what needs it, saying so.
+ */
+static inline bool ks_pre_fault_memory(void)
+{
+	if (!KS_HAVE_PRE_FAULT_MEMORY) {
+		pr_info("no KVM_PRE_FAULT_MEMORY on this kernel (6.1)\n");
+		return false;
+	}
+	TEST_ASSERT(kvm_has_cap(KVM_CAP_PRE_FAULT_MEMORY),
+		    "KVM_PRE_FAULT_MEMORY missing on the TDP MMU");
+	return true;
+}
+
+/* A guest assertion with a message; 6.1's has no format string. */
+#ifdef KS_HAVE_GUEST_ASSERT_FMT
+#define ks_guest_assert(cond, fmt, args...)	__GUEST_ASSERT(cond, fmt, ##args)
+#else
+static inline void ks_guest_assert_args(int n, ...) { }
+#define ks_guest_assert(cond, fmt, args...)				\
+	do {								\
+		ks_guest_assert_args(0, fmt, ##args);			\
+		GUEST_ASSERT(cond);					\
+	} while (0)
+#endif
+
+/*
  * Run @vcpu until the guest's next GUEST_SYNC or GUEST_DONE and return
  * which (its arguments are in @uc); a failed guest assert or any other
  * exit fails the test.
@@ -134,6 +279,25 @@ static inline void ks_delay_load(const char *probes)
 		    "insmod %s %s: %s", path, params, strerror(errno));
 	close(fd);
 	pr_info("delay module loaded: %s\n", probes);
+}
+
+/*
+ * The allocator the split walker calls with no lock held, a delay point:
+ * __tdp_mmu_alloc_sp_for_split() on 6.1 (see include/kvm-split/compat.h),
+ * tdp_mmu_alloc_sp_for_split() on 6.12.  Asked of the running kernel.
+ */
+static inline const char *ks_split_alloc_sym(void)
+{
+	char line[256];
+	FILE *f = fopen("/proc/kallsyms", "r");
+	bool old = false;
+
+	TEST_ASSERT(f, "open /proc/kallsyms: %s", strerror(errno));
+	while (!old && fgets(line, sizeof(line), f))
+		old = strstr(line, " __tdp_mmu_alloc_sp_for_split\t") ||
+		      strstr(line, " __tdp_mmu_alloc_sp_for_split\n");
+	fclose(f);
+	return old ? "__tdp_mmu_alloc_sp_for_split" : "tdp_mmu_alloc_sp_for_split";
 }
 
 /* How many times the delay at @sym really delayed since the load. */

@@ -346,6 +346,7 @@ static void create_vm(const struct scenario *sc)
 
 	vm = __vm_create_with_vcpus(VM_SHAPE_DEFAULT, nr_vcpus, npages,
 				    guest_code, vcpus);
+	ks_sync_tsc_khz(vm);
 	if (sc->mode != LEGACY)
 		vm_enable_cap(vm, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
 			      KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE |

@@ -41,6 +41,10 @@
  *   -t name   subtest (required)
  *   -s secs   run time (default 25)
  */
+/* fallocate(), aligned_alloc(): 6.1's selftests build without _GNU_SOURCE. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,9 +114,9 @@ static void guest_check_host_chunk(uint32_t id, uint64_t c)
 	s2 = READ_ONCE(host_seq[c]);
 	if (s1 != s2)
 		return;
-	__GUEST_ASSERT(!bad,
-		       "stale page %lu: holds %#lx, host published generation %lu (%#lx)",
-		       bad - 1, bad_val, s1 / 2, ks_pattern(s1 / 2, bad - 1));
+	ks_guest_assert(!bad,
+			"stale page %lu: holds %#lx, host published generation %lu (%#lx)",
+			bad - 1, bad_val, s1 / 2, ks_pattern(s1 / 2, bad - 1));
 	guest_checked[id]++;
 }
 
@@ -318,12 +322,16 @@ static bool elapsed(time_t t0, uint64_t secs)
  */
 static void test_split(uint64_t secs)
 {
+	const char *alloc = ks_split_alloc_sym();
 	uint64_t calls = 0, split = 0, base, hits;
+	char probes[128];
 	time_t t0;
 
 	TEST_ASSERT(get_kvm_param_bool("nx_huge_pages"),
 		    "run with kvm.nx_huge_pages=1: exec faults split huge pages");
-	ks_delay_load("tdp_mmu_split_huge_page:500,tdp_mmu_alloc_sp_for_split:2000");
+	snprintf(probes, sizeof(probes), "tdp_mmu_split_huge_page:500,%s:2000",
+		 alloc);
+	ks_delay_load(probes);
 	start(true);
 	base = stat("split_huge_2m");
 
@@ -338,7 +346,7 @@ static void test_split(uint64_t secs)
 	pr_info("%lu KVM_SPLIT_HUGE_PAGES calls split %lu 2M mappings; tdp_mmu_split_huge_page ran %lu times (%lu by faults or lost races)\n",
 		calls, split, hits, hits - split);
 	assert_delayed("tdp_mmu_split_huge_page");
-	assert_delayed("tdp_mmu_alloc_sp_for_split");
+	assert_delayed(alloc);
 	TEST_ASSERT(split, "the walker split nothing");
 	TEST_ASSERT(hits > split, "no fault split a huge page");
 	kvm_vm_free(vm);

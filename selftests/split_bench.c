@@ -750,6 +750,7 @@ int main(int argc, char *argv[])
 		}
 
 		vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+		ks_sync_tsc_khz(vm);
 		tsc_khz = guest_tsc_khz;	/* KVM_GET_TSC_KHZ, by the library */
 		ws = addr_gva2hva(vm, (vm_vaddr_t)&guest_ws);
 		guest_npages = npages;

@@ -8,9 +8,12 @@
  * arch/x86/patches/<series>/0003 and 0007); this file routes each to the
  * feature that implements it:
  *
- *   KVM_CAP_SPLIT_HUGE_PAGES, KVM_SPLIT_HUGE_PAGES   mmu/split.c, arch/<arch>/split.c
- *   KVM_CAP_MEMSLOT_PAGE_SIZES                       mmu/page_size.c, arch/<arch>/page_size.c
- *   KVM_CAP_CLEAR_DIRTY_LOG_CHUNK                    dirty_log/clear_chunked.c, arch/<arch>/dirty_log.c
+ *   KVM_CAP_SPLIT_HUGE_PAGES, KVM_SPLIT_HUGE_PAGES
+ *	mmu/split.c, arch/<arch>/split.c
+ *   KVM_CAP_MEMSLOT_PAGE_SIZES
+ *	mmu/page_size.c, arch/<arch>/page_size.c
+ *   KVM_CAP_CLEAR_DIRTY_LOG_CHUNK
+ *	dirty_log/clear_chunked.c, arch/<arch>/dirty_log.c
  *
  * What the architecture supports it says through kvm_arch_*() (see
  * include/kvm-split/kvm_split.h); the numbers are in

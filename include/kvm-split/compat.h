@@ -27,7 +27,7 @@
 
 /* 6.1: one memslot address space count for every VM type. */
 #ifndef KVM_SPLIT_HAVE_NR_MEMSLOT_AS_IDS
-#define kvm_arch_nr_memslot_as_ids(kvm)	KVM_ADDRESS_SPACE_NUM
+#define kvm_arch_nr_memslot_as_ids(kvm)	((void)(kvm), KVM_ADDRESS_SPACE_NUM)
 #endif
 
 /* 6.1: the memslot TLB flush is the arch's. */
@@ -41,11 +41,11 @@
 #define kvm_split_slot_guest_memfd(slot) \
 	(!!((slot)->flags & KVM_MEM_GUEST_MEMFD))
 #else
-#define kvm_split_slot_guest_memfd(slot)	false
+#define kvm_split_slot_guest_memfd(slot)	((void)(slot), false)
 #endif
 
 #ifndef KVM_SPLIT_HAVE_SLOT_CAN_BE_PRIVATE
-#define kvm_slot_can_be_private(slot)	false
+#define kvm_slot_can_be_private(slot)	((void)(slot), false)
 #endif
 
 /*
@@ -62,7 +62,7 @@ struct kvm_mmu_page;
  * there is whether TDP is enabled, the TDP MMU being the default.
  */
 #ifdef KVM_SPLIT_HAVE_GLOBAL_TDP_MMU_ENABLED
-#define kvm_split_tdp_mmu_enabled(kvm)	tdp_mmu_enabled
+#define kvm_split_tdp_mmu_enabled(kvm)	((void)(kvm), tdp_mmu_enabled)
 #else
 #define kvm_split_tdp_mmu_enabled(kvm) \
 	((kvm) ? is_tdp_mmu_enabled(kvm) : tdp_enabled)
@@ -97,7 +97,7 @@ struct kvm_mmu_page *__tdp_mmu_alloc_sp_for_split(gfp_t gfp);
 
 /* 6.1's tdp_mmu_split_huge_page() initializes the child page itself. */
 #ifdef KVM_SPLIT_HAVE_SPLIT_INITS_CHILD_SP
-#define kvm_split_init_child_sp(sp, iter)	do { } while (0)
+#define kvm_split_init_child_sp(sp, iter)	((void)(sp), (void)(iter))
 #else
 #define kvm_split_init_child_sp(sp, iter)	tdp_mmu_init_child_sp(sp, iter)
 #endif

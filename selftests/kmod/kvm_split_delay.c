@@ -55,17 +55,20 @@ MODULE_PARM_DESC(probes, "<symbol>[%ret]:<usecs>[:<every>],...");
 
 static void ksd_hit(struct ksd_probe *p)
 {
-	unsigned long left = p->usecs;
+	u64 end;
 
 	if (atomic_long_inc_return(&p->hits) % p->every)
 		return;
 	atomic_long_inc(&p->delayed);
-	while (left) {
-		unsigned long d = min(left, 1000UL);
-
-		udelay(d);
-		left -= d;
-	}
+	/*
+	 * Timed by the clock the tests' timers use, not udelay(): under TCG
+	 * a guest's udelay() calibration can be far off (6.1 guests delayed
+	 * 100 ms in a few), and a test that sends a signal during a delay
+	 * then saw it arrive after.
+	 */
+	end = ktime_get_ns() + (u64)p->usecs * NSEC_PER_USEC;
+	while (ktime_get_ns() < end)
+		cpu_relax();
 }
 
 static int ksd_pre(struct kprobe *kp, struct pt_regs *regs)

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Macro-only shims for an older selftests framework, included ahead of
+ * every test (upstream's too) by scripts/build-selftests.sh after the
+ * KS_HAVE_* probes of the framework it builds with.  No #include and no
+ * code here: a macro is expanded where it is used, after the test has
+ * included the framework's headers.  Function shims, which need the
+ * framework's types, are in kvm_split_util.h.
+ */
+#ifndef SELFTEST_KVM_SPLIT_COMPAT_H
+#define SELFTEST_KVM_SPLIT_COMPAT_H
+
+/*
+ * 6.1: no TEST_ASSERT_EQ (Debian's 6.1 dirty_log_test uses it all the
+ * same).  Each argument is evaluated once, as upstream's.
+ */
+#ifndef KS_HAVE_TEST_ASSERT_EQ
+#define TEST_ASSERT_EQ(a, b)						\
+	do {								\
+		typeof(a) __a = (a);					\
+		typeof(b) __b = (b);					\
+		TEST_ASSERT(__a == __b, "%s == %s failed: %#lx != %#lx", \
+			    #a, #b, (unsigned long)__a,			\
+			    (unsigned long)__b);			\
+	} while (0)
+#endif
+
+/* 6.1: __vm_create*() take a guest mode, not a VM shape. */
+#ifndef KS_HAVE_VM_SHAPE
+#define VM_SHAPE_DEFAULT	VM_MODE_DEFAULT
+#endif
+
+#endif /* SELFTEST_KVM_SPLIT_COMPAT_H */
