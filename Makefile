@@ -9,10 +9,15 @@
 #   make install         install into /lib/modules/$KVER/updates (real host)
 #   make load / unload   swap the distro KVM for ours (real host, no VMs)
 #   make checkpatch      run the kernel's checkpatch.pl on our sources
-#   make check-kernels   build for every Debian 6.12 point release apt has
+#   make check-kernels   build for every Debian kernel (release, point
+#                        release, flavour) apt has that kvm-split supports
 #
-# Target kernel: newest Debian 6.12 by default; KVER=<abi> (6.12.117+deb12),
+# Target kernel: the running one on a Debian host running a supported Debian
+# kernel, else the newest Debian 13 6.12 (amd64); KVER=<abi or release>
+# (6.12.118+deb13, 6.12.118+deb13-cloud-amd64, 6.12.117+deb12), KFLAVOUR=,
 # KDIR=<headers dir>, KSRC=<kernel tree> override it (see README.md).
+# Debian 13 kernels build in a trixie root on other machines
+# (scripts/debian-root.sh; KROOT=host builds with the machine's tools).
 
 top := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 export BUILD ?= $(top)/build
@@ -23,12 +28,15 @@ JOBS ?= $(shell nproc)
 # variables given on the command line (make KVER=...): pass them on.
 $(shell mkdir -p $(BUILD))
 KINFO := $(shell top=$(top) BUILD='$(BUILD)' KVER='$(KVER)' KDIR='$(KDIR)' \
-	KSRC='$(KSRC)' KSERIES='$(KSERIES)' bash -c '. $(top)/scripts/lib.sh; resolve_kernel >&2 && echo "$$KVER $$KDIR"' 2>$(BUILD)/.kinfo.err || echo ERROR)
+	KSRC='$(KSRC)' KFLAVOUR='$(KFLAVOUR)' KROOT='$(KROOT)' \
+	bash -c '. $(top)/scripts/lib.sh; resolve_kernel >&2 && echo "$$KVER $$KDIR $$KROOT"' 2>$(BUILD)/.kinfo.err || echo ERROR)
 ifeq ($(firstword $(KINFO)),ERROR)
 $(error $(shell cat $(BUILD)/.kinfo.err 2>/dev/null))
 endif
 KVER_R := $(word 1,$(KINFO))
 KDIR_R := $(word 2,$(KINFO))
+# The kernel's own release's toolchain: a Debian build root, or this machine.
+KRUN := $(if $(word 3,$(KINFO)),$(top)/scripts/debian-root.sh run $(word 3,$(KINFO)) --)
 ASM := $(BUILD)/$(KVER_R)/kvm
 KBUILD_ARGS := -C $(KDIR_R) M=$(ASM)/arch/x86/kvm \
 	NOSTDINC_FLAGS="-I$(ASM)/include/override" -j$(JOBS)
@@ -45,11 +53,12 @@ assemble: setup
 	@$(top)/scripts/assemble.sh
 
 modules: assemble
-	$(MAKE) $(KBUILD_ARGS) modules
+	$(KRUN) $(if $(KRUN),make,$(MAKE)) $(KBUILD_ARGS) modules
 	@$(top)/scripts/check-vermagic.sh $(ASM)/arch/x86/kvm
 
 sparse: assemble
-	$(MAKE) $(KBUILD_ARGS) C=2 CHECK="sparse -Wno-decl" modules
+	$(if $(KRUN),$(top)/scripts/debian-root.sh create $(word 3,$(KINFO)) sparse)
+	$(KRUN) $(if $(KRUN),make,$(MAKE)) $(KBUILD_ARGS) C=2 CHECK="sparse -Wno-decl" modules
 
 checkpatch: assemble
 	@$(top)/scripts/checkpatch.sh
@@ -73,5 +82,5 @@ unload:
 	$(top)/scripts/host-modules.sh unload
 
 clean:
-	-$(MAKE) $(KBUILD_ARGS) clean
+	-$(KRUN) $(if $(KRUN),make,$(MAKE)) $(KBUILD_ARGS) clean
 	$(MAKE) -C $(top)/selftests clean

@@ -3,8 +3,9 @@
 #
 # Assemble the KVM module tree for the target kernel:
 #
-#   build/<kver>/linux/     pristine kernel source (from linux-source-<series>
+#   build/<abi>/linux/      pristine kernel source (from linux-source-<series>
 #                           or a copy of KSRC's KVM directories), extracted once
+#                           and shared by the flavours of one Debian ABI
 #   build/<kver>/kvm/       what Kbuild compiles: upstream arch/x86/kvm and
 #                           virt/kvm with our hook patches applied, patched
 #                           copies of the KVM headers in include/override/ (two levels deep:
@@ -21,7 +22,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 resolve_kernel
 
 OUT=$BUILD/$KVER
-LINUX=$OUT/linux
+LINUX=$BUILD/$KABI/linux
 ASM=$OUT/kvm
 STAGE=$OUT/stage
 

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Build KVM selftests, static, with the upstream framework of the target
-# kernel's own source (tools/testing/selftests/kvm).  kvm-split's tests in
+# kernel's own source (tools/testing/selftests/kvm), with the kernel's own
+# release's toolchain (krun: a Debian build root when the machine runs
+# another release).  kvm-split's tests in
 # selftests/ are built by the same upstream Makefile: the build tree gets a
 # kvm_split -> <repo>/selftests link, nothing is copied into the repo.
 #
@@ -13,7 +15,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 resolve_kernel
 
 # A KSRC= tree is used as it is (assemble.sh copies only its KVM sources).
-LINUX=${KSRC:-$BUILD/$KVER/linux}
+LINUX=${KSRC:-$BUILD/$KABI/linux}
 OUT=$BUILD/$KVER/selftests
 [ -n "${KSRC:-}" ] || [ -e "$LINUX/.kvm-split-extracted" ] || "$top/scripts/assemble.sh"
 [ -d "$LINUX/tools/testing/selftests/kvm" ] ||
@@ -21,7 +23,7 @@ OUT=$BUILD/$KVER/selftests
 
 if [ ! -e "$LINUX/usr/.kvm-split-headers" ]; then
 	info "installing uapi headers for the selftests"
-	make -s -C "$LINUX" headers_install INSTALL_HDR_PATH="$LINUX/usr" >/dev/null
+	krun make -s -C "$LINUX" headers_install INSTALL_HDR_PATH="$LINUX/usr" >/dev/null
 	touch "$LINUX/usr/.kvm-split-headers"
 fi
 ln -sfn "$top/selftests" "$LINUX/tools/testing/selftests/kvm/kvm_split"
@@ -69,14 +71,14 @@ for t in "$@"; do
 	fi
 	progs+=("$t")
 done
-make -s -C "$FW" OUTPUT="$OUT" \
+krun make -s -C "$FW" OUTPUT="$OUT" \
 	TEST_GEN_PROGS_x86_64="${progs[*]}" TEST_GEN_PROGS_EXTENDED_x86_64= \
 	EXTRA_CFLAGS="-static -I$top/include/uapi -include $compat" -j"$(nproc)"
 # The test-only delay module (selftests/kmod), built against the target
 # kernel's headers, goes next to the tests that load it.
 mkdir -p "$OUT/kmod"
 cp "$top"/selftests/kmod/Kbuild "$top"/selftests/kmod/*.c "$OUT/kmod/"
-make -s -C "$KDIR" M="$OUT/kmod" -j"$(nproc)" modules
+krun make -s -C "$KDIR" M="$OUT/kmod" -j"$(nproc)" modules
 install -D -m 644 "$OUT/kmod/kvm_split_delay.ko" "$OUT/kvm_split/kvm_split_delay.ko"
 # Shell tests, run by the test VM's busybox, are installed as they are.
 for t in "$top"/selftests/*_test.sh; do

@@ -10,7 +10,7 @@ dir=$1
 # version (6.1.192) in kernel.release, the ABI name only in utsrelease.h.
 want=$(sed -n 's/^#define UTS_RELEASE "\(.*\)"$/\1/p' \
 	"$KDIR/include/generated/utsrelease.h" 2>/dev/null)
-[ -n "$want" ] || want=$(cat "$KDIR/include/config/kernel.release" 2>/dev/null || echo "$KVER-amd64")
+[ -n "$want" ] || want=$(cat "$KDIR/include/config/kernel.release" 2>/dev/null || echo "$KVER")
 for m in kvm kvm-amd kvm-intel; do
 	ko=$dir/$m.ko
 	[ -f "$ko" ] || die "$m.ko was not built"

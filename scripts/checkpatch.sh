@@ -11,7 +11,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/lib.sh"
 resolve_kernel
 
-CP=$BUILD/$KVER/linux/scripts/checkpatch.pl
+CP=$BUILD/$KABI/linux/scripts/checkpatch.pl
 [ -z "${KSRC:-}" ] || CP=$KSRC/scripts/checkpatch.pl
 [ -f "$CP" ] || "$top/scripts/assemble.sh"
 [ -f "$CP" ] || die "no checkpatch.pl at $CP"

@@ -1,23 +1,28 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Install what kvm-split needs on a Debian 12 machine and fetch the target
-# kernel's packages.  Idempotent: a second run installs and downloads nothing.
+# Install what kvm-split needs on a Debian 12 or 13 machine and fetch the
+# target kernel's packages.  Idempotent: a second run installs and downloads
+# nothing.
 #
 #   scripts/setup.sh            host tools + kernel packages for $KVER
 #   scripts/setup.sh --tools    host tools only
 #
-# Kernel selection (see resolve_kernel in scripts/lib.sh): KVER=<abi> (e.g. 6.12.117+deb12),
-# KSERIES=6.12 (default) or KSRC=<tree>.  Packages are downloaded with
-# "apt-get download" and unpacked with "dpkg -x" under build/pkgs/<kver>/: nothing
-# is installed into the host's /boot or /lib/modules.
+# Kernel selection (see resolve_kernel in scripts/lib.sh): KVER=<abi or
+# release> (e.g. 6.12.118+deb13, 6.12.118+deb13-cloud-amd64), KFLAVOUR, or
+# KSRC=<tree>.  Packages are downloaded with "apt-get download" through a
+# private apt configuration of the kernel's Debian suite (build/apt/<suite>/)
+# and unpacked with "dpkg -x" under build/pkgs/<abi>/: nothing is installed
+# into the host's /boot or /lib/modules.  A kernel of another Debian release
+# than the machine's gets that release's build root (scripts/debian-root.sh).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/lib.sh"
 
 TOOLS=(build-essential bc flex bison libelf-dev libssl-dev xz-utils rsync cpio
-       busybox-static qemu-system-x86 gnuplot-nox kmod dwarves sparse)
+       busybox-static qemu-system-x86 gnuplot-nox kmod dwarves sparse
+       debian-archive-keyring mmdebstrap file patch)
 
 missing=()
 for p in "${TOOLS[@]}"; do
@@ -46,11 +51,11 @@ if [ -n "${KSRC:-}" ]; then
 fi
 
 mkdir -p "$CACHE" "$PKGROOT"
-for name in $(kernel_pkgs "$KVER" "$KSERIES"); do
+for name in $(kernel_pkgs "$KSUITE" "$KABI" "$KSERIES" "$KFLAVOUR"); do
 	deb=("$CACHE/${name}_${KPKGVER}_"*.deb)
 	if [ ! -f "${deb[0]}" ]; then
-		info "downloading $name ($KPKGVER)"
-		(cd "$CACHE" && apt-get download -q -o APT::Sandbox::User=root "$name=$KPKGVER" >/dev/null) ||
+		info "downloading $name ($KPKGVER, $KSUITE)"
+		apt_download "$KSUITE" "$CACHE" "$name=$KPKGVER" ||
 			die "cannot download $name=$KPKGVER: is KVER=$KVER a kernel Debian still publishes?"
 		deb=("$CACHE/${name}_${KPKGVER}_"*.deb)
 	fi
@@ -61,6 +66,9 @@ for name in $(kernel_pkgs "$KVER" "$KSERIES"); do
 	fi
 done
 # The headers package expects to live in /usr/src: point its Makefile at the
-# unpacked copy of the -common part.
-sed -i "s|^include /usr/src/|include $PKGROOT/usr/src/|" "$KDIR/Makefile"
-info "kernel $KVER ready: headers $KDIR, image $VMLINUZ"
+# unpacked copy of the -common part (sed -i writes a new file, so a copy
+# hard-linked from another checkout keeps its own).
+sed -i "s|^include .*/usr/src/linux-headers-|include $PKGROOT/usr/src/linux-headers-|" "$KDIR/Makefile"
+# The kernel's own release's toolchain.
+[ -z "$KROOT" ] || "$top/scripts/debian-root.sh" create "$KROOT"
+info "kernel $KVER ready: headers $KDIR, image $VMLINUZ${KROOT:+, built in the $KROOT root}"
