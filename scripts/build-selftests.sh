@@ -23,7 +23,7 @@ OUT=$BUILD/$KVER/selftests
 
 if [ ! -e "$LINUX/usr/.kvm-split-headers" ]; then
 	info "installing uapi headers for the selftests"
-	krun make -s -C "$LINUX" headers_install INSTALL_HDR_PATH="$LINUX/usr" >/dev/null
+	krun make -s -C "$LINUX" -j"$(nproc)" headers_install INSTALL_HDR_PATH="$LINUX/usr" >/dev/null
 	touch "$LINUX/usr/.kvm-split-headers"
 fi
 ln -sfn "$top/selftests" "$LINUX/tools/testing/selftests/kvm/kvm_split"

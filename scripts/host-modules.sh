@@ -35,6 +35,16 @@ modrelease() {
 
 loaded() { [ -f "/sys/module/$1/initstate" ]; }
 
+# moddeps <ko>: modprobe the distro modules <ko> depends on (irqbypass for
+# kvm; ccp for kvm-amd where the kernel has SEV, not in Debian's cloud
+# flavour).
+moddeps() {
+	for d in $(modinfo -F depends "$1" | tr , ' '); do
+		case "$d" in kvm) continue ;; esac
+		modprobe "$d" || die "modprobe $d failed"
+	done
+}
+
 vendor() {
 	if grep -qw svm /proc/cpuinfo; then
 		echo kvm_amd
@@ -112,11 +122,11 @@ load)
 	check_no_vms
 	check_kvm_users
 	remove_kvm
-	modprobe irqbypass || die "modprobe irqbypass failed"
+	moddeps "$2/kvm.ko"
 	# shellcheck disable=SC2086 # parameters are word lists
 	insmod "$2/kvm.ko" ${KVM_PARAMS:-} || die "insmod kvm.ko failed (see dmesg)"
 	if [ "$v" = kvm_amd ]; then
-		modprobe ccp || die "modprobe ccp failed"
+		moddeps "$2/kvm-amd.ko"
 		# shellcheck disable=SC2086
 		insmod "$2/kvm-amd.ko" ${KVM_AMD_PARAMS:-} || die "insmod kvm-amd.ko failed (see dmesg)"
 	else

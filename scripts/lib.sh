@@ -51,14 +51,18 @@ supported_list() {
 # Private apt configuration per Debian suite, under build/apt/<suite>/:
 # its own sources list, lists and cache.  The machine's own apt sources
 # are never read or changed, so Debian 12 and 13 machines see the same
-# archive.  Lists older than a day (KVM_SPLIT_APT_MAX_AGE minutes) are
+# archive.  The binary caches are kept (some images' apt.conf.d disables
+# them: rebuilding them costs seconds per query).  Lists older than a day (KVM_SPLIT_APT_MAX_AGE minutes) are
 # refreshed; KVM_SPLIT_APT_UPDATE=1 forces it.
 APT_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 apt_opts() {
 	local d=$BUILD/apt/$1
 	APT_OPTS=(-o "Dir::Etc::sourcelist=$d/sources.list" -o Dir::Etc::sourceparts=-
 		  -o "Dir::State::lists=$d/lists" -o "Dir::Cache=$d/cache"
-		  -o Dir::Etc::preferencesparts=- -o APT::Sandbox::User=root
+		  -o Dir::Cache::pkgcache=pkgcache.bin
+		  -o Dir::Cache::srcpkgcache=srcpkgcache.bin
+		  -o "Dir::Etc::preferencesparts=$d/preferences.d"
+		  -o "Dir::Etc::preferences=$d/preferences" -o APT::Sandbox::User=root
 		  -o Acquire::Retries=3)
 }
 
@@ -69,7 +73,7 @@ apt_ready() {
 	src="deb [signed-by=$APT_KEYRING] ${DEBIAN_MIRROR:-http://deb.debian.org/debian} $suite main
 deb [signed-by=$APT_KEYRING] ${DEBIAN_MIRROR:-http://deb.debian.org/debian} $suite-updates main
 deb [signed-by=$APT_KEYRING] ${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security} $suite-security main"
-	mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
+	mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/preferences.d"
 	if [ "$(cat "$d/sources.list" 2>/dev/null)" != "$src" ]; then
 		printf '%s\n' "$src" >"$d/sources.list"
 		rm -f "$d/.updated"
@@ -306,7 +310,9 @@ resolve_kernel() {
 	PKGROOT=$BUILD/pkgs/$KABI
 	KDIR=${KDIR:-$PKGROOT/usr/src/linux-headers-$KVER}
 	VMLINUZ=$PKGROOT/boot/vmlinuz-$KVER
+	# Debian 13's images ship their modules in /usr/lib/modules.
 	KMODDIR=$PKGROOT/lib/modules/$KVER
+	[ -d "$KMODDIR" ] || KMODDIR=$PKGROOT/usr/lib/modules/$KVER
 	KSRC_TAR=$PKGROOT/usr/src/linux-source-$KSERIES.tar.xz
 	# Build with the kernel's own release's toolchain: in a build root of
 	# that suite unless the machine runs it.  KROOT=host forces the

@@ -64,22 +64,39 @@ chmod +x "$R/init"
 # and "make unload" do on a host.
 rel=$(modinfo -F vermagic "$MODDIR/kvm.ko" 2>/dev/null | awk '{ print $1 }')
 [ -n "$rel" ] || die "$MODDIR/kvm.ko not built: run make"
-for m in virt/lib/irqbypass drivers/crypto/ccp/ccp arch/x86/kvm/kvm \
-	 arch/x86/kvm/kvm-amd arch/x86/kvm/kvm-intel; do
-	d=$R/lib/modules/$rel/kernel/$(dirname $m)
-	mkdir -p "$d"
-	xz -dc "$KMODDIR/kernel/$m.ko.xz" >"$d/$(basename $m).ko" 2>/dev/null ||
-		cp "$KMODDIR/kernel/$m.ko" "$d/" 2>/dev/null ||
-		cp "$KMODDIR/$m.ko" "$d/" 2>/dev/null ||
-		die "distro module $m not found under $KMODDIR"
-done
-cp "$R/lib/modules/$rel/kernel/virt/lib/irqbypass.ko" \
-   "$R/lib/modules/$rel/kernel/drivers/crypto/ccp/ccp.ko" "$R/modules/"
-cp "$top/scripts/host-modules.sh" "$R/tests/"
 for m in kvm kvm-amd kvm-intel; do
 	[ -f "$MODDIR/$m.ko" ] || die "$m.ko not built: run make"
 	cp "$MODDIR/$m.ko" "$R/modules/"
 done
+# distro_module <name>: copy the distro's module into the guest's
+# /lib/modules tree (uncompressed) and print its path there.
+distro_module() {
+	local f d
+	f=$(find "$KMODDIR/kernel" -name "$1.ko" -o -name "$1.ko.xz" | sed -n 1p)
+	[ -n "$f" ] || die "distro module $1 not found under $KMODDIR"
+	d=$R/lib/modules/$rel/$(dirname "${f#"$KMODDIR"/}")
+	mkdir -p "$d"
+	case "$f" in
+	*.xz) xz -dc "$f" >"$d/$1.ko" ;;
+	*) cp "$f" "$d/" ;;
+	esac
+	echo "$d/$1.ko"
+}
+# What our modules depend on, from the distro (irqbypass; ccp for kvm-amd
+# where the kernel has SEV: not the cloud flavour), loaded before them.
+deps_kvm=$(modinfo -F depends "$MODDIR/kvm.ko" | tr , ' ')
+deps_amd=$(modinfo -F depends "$MODDIR/kvm-amd.ko" | tr , ' ')
+deps_intel=$(modinfo -F depends "$MODDIR/kvm-intel.ko" | tr , ' ')
+declare -A got=()
+for m in $deps_kvm $deps_amd $deps_intel kvm kvm-amd kvm-intel; do
+	[ -z "${got[$m]:-}" ] || continue
+	got[$m]=1
+	p=$(distro_module "$m") || exit 1
+	case " $deps_kvm $deps_amd $deps_intel " in
+	*" $m "*) [ "$m" = kvm ] || cp "$p" "$R/modules/" ;;
+	esac
+done
+cp "$top/scripts/host-modules.sh" "$R/tests/"
 # Each command's first word must be a built test binary: a missing one is
 # a failure, never a skip.
 missing=0
@@ -109,12 +126,14 @@ fi
 cp "$W/tests.run" "$R/tests/tests.run"
 
 ACCEL="-accel tcg,thread=single -cpu EPYC,+svm"
-MODULES="irqbypass.ko kvm.ko ccp.ko kvm-amd.ko"
+# shellcheck disable=SC2086 # word lists
+modlist() { for m in "$@"; do [ "$m" = kvm ] || printf '%s.ko ' "$m"; done; }
+MODULES="$(modlist $deps_kvm)kvm.ko $(modlist $deps_amd)kvm-amd.ko"
 if [ -w /dev/kvm ] && grep -qw svm /proc/cpuinfo; then
 	ACCEL="-accel kvm -cpu host"
 elif [ -w /dev/kvm ] && grep -qw vmx /proc/cpuinfo; then
 	ACCEL="-accel kvm -cpu host"
-	MODULES="irqbypass.ko kvm.ko kvm-intel.ko"
+	MODULES="$(modlist $deps_kvm)kvm.ko $(modlist $deps_intel)kvm-intel.ko"
 fi
 cat >"$R/tests/vm.conf" <<EOF
 MODULES="$MODULES"
