@@ -70,7 +70,7 @@ check: modules
 	$(MAKE) -C $(top)/selftests run
 
 check-kernels:
-	@$(top)/scripts/check-kernels.sh $(if $(PRUNE),--prune)
+	@$(top)/scripts/check-kernels.sh $(if $(PRUNE),--prune) $(if $(NEWEST),--newest)
 
 install: modules
 	$(top)/scripts/host-modules.sh install $(ASM)/arch/x86/kvm
