@@ -45,7 +45,8 @@ supported_list() {
 		*) out+=" $s.x+$d-{${f// /,}} (Debian ${d#deb});" ;;
 		esac
 	done
-	echo "${out# }"
+	out=${out# }
+	echo "${out%;}"
 }
 
 # Private apt configuration per Debian suite, under build/apt/<suite>/:
