@@ -49,6 +49,11 @@ compat=$OUT/kvm_split_compat_generated.h
 	probe ATOI_POSITIVE 'atoi_positive('
 	probe ENTRY_POINT 'vcpu_arch_set_entry_point('
 	probe GUEST_ASSERT_FMT 'define __GUEST_ASSERT(_condition, _fmt'
+	# And one of its KVM's behaviours a test checks: a vCPU fault on a
+	# huge SPTE splits it in place (6.2+) rather than zapping it and
+	# linking an empty table (6.1).
+	grep -qs 'r = tdp_mmu_split_huge_page(kvm, &iter, sp, true)' \
+		"$LINUX/arch/x86/kvm/mmu/tdp_mmu.c" && echo '#define KS_HAVE_FAULT_SPLIT 1'
 	echo "#include \"$top/selftests/kvm_split_compat.h\""
 } >"$compat.tmp"
 cmp -s "$compat.tmp" "$compat" && rm "$compat.tmp" || mv "$compat.tmp" "$compat"

@@ -30,4 +30,17 @@
 #define VM_SHAPE_DEFAULT	VM_MODE_DEFAULT
 #endif
 
+/*
+ * What a vCPU fault calls to replace a huge SPTE by a page table, so a
+ * test can count the faults that raced its walker: 6.2+ split it in place
+ * (tdp_mmu_split_huge_page()); 6.1 zaps it and links an empty table
+ * (tdp_mmu_link_sp(), which faults on non-present SPTEs and splits call
+ * too).
+ */
+#ifdef KS_HAVE_FAULT_SPLIT
+#define KS_FAULT_HUGE_SYM	"tdp_mmu_split_huge_page"
+#else
+#define KS_FAULT_HUGE_SYM	"tdp_mmu_link_sp"
+#endif
+
 #endif /* SELFTEST_KVM_SPLIT_COMPAT_H */
