@@ -11,12 +11,15 @@
 # match each kernel.  Prints one line per kernel and exits non-zero if any
 # failed; logs are in build/check-kernels/.
 #
-#   check-kernels.sh [--prune] [--newest] [<kver> ...]
+#   check-kernels.sh [--prune] [--newest] [--keep <abi>] [--except <kver>]
+#                    [<kver> ...]
 #
 # --newest builds only the newest point release of each series, release
 # and flavour (CI).  --prune deletes each kernel's build tree and unpacked
-# packages once it is checked (except the default kernel's), keeping only
-# the downloaded .debs: about 2 GB per Debian ABI otherwise.
+# packages once it is checked (except the default kernel's and those of
+# --keep ABIs, which later steps use), keeping only the downloaded .debs:
+# about 2 GB per Debian ABI otherwise.  --except leaves a kernel out (CI
+# builds and tests the default one itself, at the same time).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,11 +28,13 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 	die "check-kernels builds Debian kernels with their own headers: unset KSRC and KDIR"
 unset KVER KFLAVOUR
 
-prune=0 newest=0
+prune=0 newest=0 keep=' ' except=' '
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--prune) prune=1 ;;
 	--newest) newest=1 ;;
+	--keep) keep+="$2 "; shift ;;
+	--except) except+="$2 "; shift ;;
 	*) break ;;
 	esac
 	shift
@@ -47,6 +52,7 @@ if [ ${#kvers[@]} = 0 ]; then
 		fi
 		for f in $flavours; do
 			while read -r abi _; do
+				case "$except" in *" $abi-$f "*) continue ;; esac
 				kvers+=("$abi $abi-$f")
 			done < <(kernel_abis "$d" "$s" "$f" "$max")
 		done
@@ -76,6 +82,7 @@ for i in "${!kvers[@]}"; do
 	parse_release "$k" || continue
 	abi=$KABI
 	[ "$abi" != "$default" ] || continue
+	case "$keep" in *" $abi "*) continue ;; esac
 	rm -rf "${BUILD:?}/$k"
 	next=$(parse_release "${kvers[$((i + 1))]:-none}" && echo "$KABI") || true
 	if [ "$next" != "$abi" ]; then
