@@ -55,7 +55,9 @@
  *    clear_dirty_* are checked to be declared so) never goes backwards,
  *    split_huge_* grow by exactly what KVM_SPLIT_HUGE_PAGES reports, and
  *    clear_dirty_chunks by exactly the chunks of each clear.
- * A kernel WARN is caught by the harness (panic_on_warn).
+ * A kernel WARN is caught by the harness (panic_on_warn); an operation
+ * that does not end within 120 s fails (a watchdog thread, which prints
+ * the slots and a moment of KVM's MMU trace).
  *
  * Replay: every random choice comes from the seed (each operation has a
  * generator of its own, seeded from the seed and its index), so a seed
@@ -69,6 +71,9 @@
  * nested NPT; split_huge_pages_nested_test covers what it can), guest_memfd
  * slots, the dirty ring.
  *
+ * tests.list runs a CI size (split_fuzz, a random seed each run);
+ * "make -C selftests fuzz FUZZ_ARGS='-n 100000 -s <seed>'" a long run.
+ *
  *   -n ops    operations (default 3000)
  *   -s seed   seed (default: from the time)
  *   -e ops    operations per VM (default 1000)
@@ -76,6 +81,8 @@
  *   -P        do not run the pre-fault vCPU after a memslot delete or
  *             move: shows Linux 6.12's KVM_PRE_FAULT_MEMORY hang (see
  *             refresh_prefault_vcpu())
+ *   -D probes load the delay module (selftests/kmod) with these probes,
+ *             e.g. make_spte%ret:2000, to hold race windows open
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -205,6 +212,7 @@ static uint64_t seed;
 static uint64_t op_nr;
 static const char *op_name = "setup";
 static bool verbose, finished, no_refresh;
+static const char *delay_probes;
 static uint64_t rng;
 
 /* splitmix64: each operation has its own generator (op_seed()). */
@@ -296,6 +304,8 @@ static int nr_paused;
 static bool host_pause, vcpus_stop;
 
 static uint64_t total_writes, counts[32];
+/* What the invariants saw: evidence that the run exercised them. */
+static uint64_t nr_seen_dirty, nr_copied, nr_split_2m, nr_split_1g, nr_chunks_done;
 static double op_secs[32];
 
 static void *vcpu_thread(void *arg)
@@ -614,10 +624,12 @@ static void log_get(int s)
 		snap[p] = peek(hva, p);
 	kvm_vm_get_dirty_log(vm, s, sl->bmap);
 	for (p = 0; p < sl->npages; p++) {
-		if (snap[p] != sl->dest[p])
+		if (snap[p] != sl->dest[p]) {
 			FUZZ_ASSERT(test_bit(p, sl->bmap),
 				    "lost write: slot %d page %lu changed (%#lx -> %#lx) but is not dirty",
 				    s, p, sl->dest[p], snap[p]);
+			nr_seen_dirty++;
+		}
 		if (test_bit(p, sl->bmap))
 			__set_bit(p, sl->seen);
 	}
@@ -793,6 +805,7 @@ static void op_clear_log(void)
 				continue;
 			sl->dest[first + p] = peek(hva, first + p);
 			__clear_bit(first + p, sl->seen);
+			nr_copied++;
 		}
 	}
 	free(mask);
@@ -876,7 +889,7 @@ static void op_split(void)
 	expect_errno(r, EINVAL, "KVM_SPLIT_HUGE_PAGES (invalid)");
 	FUZZ_ASSERT(!memcmp(&a, &in, sizeof(a)), "a rejected split changed its arguments");
 	FUZZ_ASSERT(stat("split_huge_2m") + stat("split_huge_1g") == before,
-		    "a rejected split split something");
+		    "a rejected call split mappings");
 }
 
 static bool chunk_valid(uint64_t c)
@@ -929,13 +942,12 @@ static void op_page_sizes_cap(void)
 	int err = 0, r;
 
 	cap.args[0] = rnd_below(4) << 14;
-	if (one_in(8)) {
+	if (one_in(8))
 		cap.args[0] |= 1ULL << rnd_below(64);
-	} else if (one_in(8)) {
+	else if (one_in(8))
 		cap.args[1 + rnd_below(3)] = 1;
-	} else if (one_in(16)) {
+	else if (one_in(16))
 		cap.flags = 1;
-	}
 	if (cap.flags || cap.args[1] || cap.args[2] || cap.args[3] ||
 	    (cap.args[0] & ~(uint64_t)CAP_MASK))
 		err = EINVAL;
@@ -1094,6 +1106,13 @@ static void op_create(void)
 		return;
 	}
 	vm_userspace_mem_region_add(vm, src, gpa, s, npages, flags);
+	/*
+	 * KVM's faults get no THP from this kernel: back THP slots with huge
+	 * pages from userspace, as a VMM that preallocates does (zeroes: the
+	 * model is unchanged).
+	 */
+	if (src == VM_MEM_SRC_ANONYMOUS_THP)
+		memset(memslot2region(vm, s)->host_mem, 0, npages * PAGE_SIZE);
 	slots[s] = (struct slot){ .live = true, .src = src, .gpa = gpa,
 				  .npages = npages, .flags = flags };
 	if (flags & KVM_MEM_LOG_DIRTY_PAGES)
@@ -1181,6 +1200,15 @@ static void op_prefault(void)
 		return;
 	first = rnd_below(slots[s].npages);
 	n = 1 + rnd_below(min(slots[s].npages - first, 4096UL));
+	/*
+	 * Map a huge backing all at once, huge; not where logging or a 4K cap
+	 * make that 4K faults by the 100 000 (-D delays each).
+	 */
+	if (one_in(3) && backing_pages(s) > 1 &&
+	    !(slots[s].flags & (KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_MAX_PAGE_4K))) {
+		first = 0;
+		n = slots[s].npages;
+	}
 	range.gpa = slots[s].gpa + first * PAGE_SIZE;
 	range.size = n * PAGE_SIZE;
 	switch (rnd_below(10)) {
@@ -1472,6 +1500,9 @@ static void vm_stop(void)
 	}
 	for (s = 1; s <= NR_SLOTS; s++)
 		log_free(s);
+	nr_split_2m += stat("split_huge_2m");
+	nr_split_1g += stat("split_huge_1g");
+	nr_chunks_done += stat("clear_dirty_chunks");
 	stats_free();
 	kvm_vm_free(vm);
 	vm = NULL;
@@ -1482,6 +1513,8 @@ static void at_exit(void)
 	if (!finished)
 		fprintf(stderr, "split_fuzz: FAILED: seed %lu, operation %lu (%s); replay with -s %lu -n %lu\n",
 			seed, op_nr, op_name, seed, op_nr + 1);
+	if (delay_probes)
+		ks_delay_unload();
 	if (param_writable) {
 		param_write("clear_dirty_log_chunk", saved_chunk);
 		param_write("clear_dirty_log_shared", saved_shared);
@@ -1555,7 +1588,7 @@ static void *watchdog_thread(void *arg)
 			idle = 0;
 			continue;
 		}
-		if (++idle < 60)
+		if (++idle < 120)
 			continue;
 		fprintf(stderr, "split_fuzz: operation %lu (%s) stuck for %lu s\n",
 			last, op_name, idle);
@@ -1591,7 +1624,7 @@ int main(int argc, char *argv[])
 	int opt, i;
 
 	seed = time(NULL);
-	while ((opt = getopt(argc, argv, "n:s:e:vP")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:e:vPD:")) != -1) {
 		switch (opt) {
 		case 'n':
 			nr_ops = strtoull(optarg, NULL, 0);
@@ -1608,8 +1641,11 @@ int main(int argc, char *argv[])
 		case 'P':
 			no_refresh = true;
 			break;
+		case 'D':
+			delay_probes = optarg;
+			break;
 		default:
-			printf("usage: %s [-n ops] [-s seed] [-e ops per VM] [-v] [-P]\n",
+			printf("usage: %s [-n ops] [-s seed] [-e ops per VM] [-v] [-P] [-D probes]\n",
 			       argv[0]);
 			exit(KSFT_FAIL);
 		}
@@ -1623,6 +1659,8 @@ int main(int argc, char *argv[])
 		       "kvm-split's KVM is not loaded (or no TDP MMU)");
 	probe_machine();
 	atexit(at_exit);
+	if (delay_probes)
+		ks_delay_load(delay_probes);
 
 	for (i = 0; i < ARRAY_SIZE(ops); i++)
 		total_weight += ops[i].weight;
@@ -1657,6 +1695,9 @@ int main(int argc, char *argv[])
 			op_secs[i]);
 	pr_info("split_fuzz: seed %lu: %lu operations in %.1f s (%.0f/s), %lu guest writes, violations 0\n",
 		seed, nr_ops, secs, nr_ops / secs, total_writes);
+	pr_info("  dirty log: %lu changed pages found dirty, %lu pages copied after clears, %lu chunks\n",
+		nr_seen_dirty, nr_copied, nr_chunks_done);
+	pr_info("  mappings split: %lu 2M, %lu 1G\n", nr_split_2m, nr_split_1g);
 	FUZZ_ASSERT(total_writes, "the vCPUs never wrote");
 	finished = true;
 	return 0;
