@@ -59,7 +59,7 @@ struct kvm_split_slot_id {
 	unsigned long npages;
 	unsigned long userspace_addr;
 	bool guest_memfd;
-#ifdef CONFIG_KVM_PRIVATE_MEM
+#if KVM_SPLIT_SLOT_GMEM
 	const struct file *gmem_file;
 	pgoff_t gmem_pgoff;
 #endif
@@ -77,7 +77,7 @@ static void kvm_split_slot_id_get(struct kvm *kvm,
 	id->npages = slot->npages;
 	id->userspace_addr = slot->userspace_addr;
 	id->guest_memfd = kvm_split_slot_guest_memfd(slot);
-#ifdef CONFIG_KVM_PRIVATE_MEM
+#if KVM_SPLIT_SLOT_GMEM
 	if (id->guest_memfd) {
 		id->gmem_file = slot->gmem.file;
 		id->gmem_pgoff = slot->gmem.pgoff;

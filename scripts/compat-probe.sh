@@ -35,9 +35,13 @@ proto() {
 		p { s = s " " $0; if (index($0, ")")) { print s; p = 0; done = 1 } }' "$1"
 }
 
-# body <file> <function>: the lines of a function's definition.
+# body <file> <function>: the lines of a function's definition.  A
+# prototype (its head ends in ";", as 7.x's forward declaration of
+# tdp_mmu_split_huge_page() does on its second line) is not one.
 body() {
-	awk -v f="$2(" '!b && index($0, f) && !/;[[:space:]]*$/ && $0 !~ /^[[:space:]]/ { b = 1 }
+	awk -v f="$2(" '!b && !h && index($0, f) && $0 !~ /^[[:space:]]/ { h = 1 }
+		h && /\)[[:space:]]*;[[:space:]]*$/ { h = 0; next }
+		h && /^\{/ { h = 0; b = 1 }
 		b { print } b && /^}/ { exit }' "$1"
 }
 
@@ -48,13 +52,31 @@ echo '#define __KVM_SPLIT_COMPAT_GENERATED_H'
 proto "$KVM/mmu/tdp_mmu.h" kvm_tdp_mmu_put_root | grep -q 'bool shared'
 have TDP_ROOT_SHARED "kvm_tdp_mmu_put_root() and tdp_mmu_next_root() take @shared" $?
 
+proto "$KVM/mmu/tdp_mmu.c" tdp_mmu_next_root | grep -q 'enum kvm_tdp_mmu_root_types'
+have TDP_ROOT_TYPES "tdp_mmu_next_root() takes the root types to visit" $?
+
+grep -q 'define for_each_tdp_pte_min_level(iter, kvm,' "$KVM/mmu/tdp_iter.h"
+have TDP_ITER_KVM "for_each_tdp_pte_min_level() takes the VM" $?
+
+grep -q 'void tdp_mmu_free_unused_sp(' "$KVM/mmu/tdp_mmu.c"
+have FREE_UNUSED_SP "tdp_mmu_free_unused_sp() frees a page table never linked" $?
+
+grep -q 'void kvm_mmu_recover_huge_pages(' "$KVM/mmu.h"
+have RECOVER_HUGE_PAGES "kvm_mmu_recover_huge_pages() recovers huge pages in place" $?
+
+grep -q 'unsigned long kvm_rmap_get(struct kvm_rmap_head' "$KVM/mmu/mmu.c"
+have RMAP_LOCK "rmap heads are atomic_long_t with a lock bit (6.15 lockless aging)" $?
+
+grep -q 'kvm->arch.cpu_dirty_log_size' "$KVM/mmu/mmu.c"
+have VM_CPU_DIRTY_LOG_SIZE "the PML log size is per VM (kvm->arch.cpu_dirty_log_size)" $?
+
 grep -q 'tdp_mmu_alloc_sp_for_split(void)' "$KVM/mmu/tdp_mmu.c"
 have ALLOC_SP_FOR_SPLIT_VOID "tdp_mmu_alloc_sp_for_split(void) allocates with reclaim" $?
 
 body "$KVM/mmu/tdp_mmu.c" tdp_mmu_split_huge_page | grep -q 'tdp_mmu_init_child_sp('
 have SPLIT_INITS_CHILD_SP "tdp_mmu_split_huge_page() initializes the child page itself" $?
 
-grep -q '^extern bool tdp_mmu_enabled;' "$KVM/mmu.h"
+grep -Eq '^extern bool( __read_mostly)? tdp_mmu_enabled;' "$KVM/mmu.h"
 have GLOBAL_TDP_MMU_ENABLED "tdp_mmu_enabled is global, not per VM" $?
 
 grep -q 'bool nx_huge_page_disallowed' "$KVM/mmu/mmu_internal.h"
@@ -71,5 +93,8 @@ have GUEST_MEMFD "guest_memfd memslots (KVM_MEM_GUEST_MEMFD)" $?
 
 grep -q 'kvm_slot_can_be_private(' "$HOST"
 have SLOT_CAN_BE_PRIVATE "kvm_slot_can_be_private()" $?
+
+grep -q 'bool kvm_slot_has_gmem(' "$HOST"
+have SLOT_HAS_GMEM "kvm_slot_has_gmem(); slot->gmem under CONFIG_KVM_GUEST_MEMFD" $?
 
 echo '#endif'

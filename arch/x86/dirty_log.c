@@ -79,7 +79,8 @@ bool kvm_arch_clear_dirty_log_shared_ok(struct kvm *kvm)
 {
 	lockdep_assert_held_read(&kvm->mmu_lock);
 
-	return kvm_split_tdp_mmu_enabled(kvm) && !kvm_x86_ops.cpu_dirty_log_size &&
+	return kvm_split_tdp_mmu_enabled(kvm) &&
+	       !kvm_split_cpu_dirty_log_size(kvm) &&
 	       !kvm_memslots_have_rmaps(kvm);
 }
 
@@ -106,8 +107,9 @@ static void kvm_split_wrprot_masked(struct kvm *kvm, struct kvm_mmu_page *root,
 {
 	struct tdp_iter iter;
 
-	for_each_tdp_pte_min_level(iter, root, PG_LEVEL_4K, base + __ffs(mask),
-				   base + __fls(mask) + 1) {
+	kvm_split_for_each_tdp_pte_min_level(iter, kvm, root, PG_LEVEL_4K,
+					     base + __ffs(mask),
+					     base + __fls(mask) + 1) {
 retry:
 		if (!is_shadow_present_pte(iter.old_spte) ||
 		    !is_last_spte(iter.old_spte, iter.level) ||

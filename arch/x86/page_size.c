@@ -2,10 +2,13 @@
 /*
  * kvm-split: per-memslot allowed page sizes on x86.
  *
- * Faults honour the cap through __kvm_mmu_max_mapping_level() (hook:
- * kvm_split_slot_max_level()), which every path that picks a mapping size
- * goes through: TDP MMU and shadow MMU (nested) faults, KVM_PRE_FAULT_MEMORY,
- * and the collapsible-SPTE zap after dirty logging is disabled.  The NX huge
+ * Faults honour the cap through __kvm_mmu_max_mapping_level() (7.x:
+ * kvm_mmu_max_mapping_level(); hook: kvm_split_slot_max_level()), which
+ * every path that picks a mapping size goes through: TDP MMU and shadow MMU
+ * (nested) faults, KVM_PRE_FAULT_MEMORY, guest_memfd faults (7.x computes
+ * their level in the same function, from the fault's max_level that
+ * guest_memfd set, after the cap), the collapsible-SPTE zap after dirty
+ * logging is disabled and 7.x's in-place huge page recovery.  The NX huge
  * page recovery worker only zaps; the re-fault is capped.
  *
  * This file applies a cap change to a live slot.
@@ -34,7 +37,10 @@ u32 kvm_arch_memslot_page_sizes(struct kvm *kvm)
  * guests too.  Faults cannot add such mappings meanwhile: the memslot with
  * the new cap was installed, and SRCU readers of the old one drained,
  * before kvm_mmu_slot_apply_flags() called us, so the set only shrinks and
- * reading the rmap heads without mmu_lock misses nothing.
+ * reading the rmap heads without mmu_lock misses nothing.  7.x (6.15) walks
+ * rmaps without mmu_lock to age them, locking a non-empty head with a bit
+ * in it; that changes no entry, and an empty head is never locked, so an
+ * empty head still reads as zero.
  *
  * Not exercised at runtime here: the selftests library of 6.12 cannot run
  * an L2 guest on nested NPT, the only user of the shadow MMU under TDP.
@@ -62,7 +68,7 @@ static void kvm_split_zap_shadow_huge(struct kvm *kvm,
 		for (i = 0; i < n; i++) {
 			gfn_t gfn = (base + i) << KVM_HPAGE_GFN_SHIFT(l);
 
-			if (!READ_ONCE(rmap[i].val))
+			if (kvm_split_rmap_head_empty(&rmap[i]))
 				continue;
 			kvm_zap_gfn_range(kvm, gfn,
 					  gfn + KVM_PAGES_PER_HPAGE(l));
@@ -111,6 +117,13 @@ static void kvm_split_lower_cap(struct kvm *kvm,
 	else
 		kvm_split_zap_shadow_huge(kvm, slot, level);
 }
+
+#ifndef KVM_SPLIT_HAVE_RECOVER_HUGE_PAGES
+/*
+ * Up to 6.12 only: in-place recovery of huge mappings when the cap is
+ * raised.  6.13 added its own (kvm_mmu_recover_huge_pages(), used by
+ * kvm_split_raise_cap() below), and kvm-split builds on it there.
+ */
 
 /*
  * With the NX huge page mitigation on, KVM never makes a huge SPTE
@@ -223,7 +236,7 @@ static void kvm_split_recover_root(struct kvm *kvm, struct kvm_mmu_page *root,
 	u64 huge;
 
 	rcu_read_lock();
-	for_each_tdp_pte_min_level(iter, root, level, start, end) {
+	kvm_split_for_each_tdp_pte_min_level(iter, kvm, root, level, start, end) {
 retry:
 		if (tdp_mmu_iter_cond_resched(kvm, &iter, flush, true)) {
 			flush = false;
@@ -284,6 +297,51 @@ static void kvm_split_recover_huge_pages(struct kvm *kvm,
 	read_unlock(&kvm->mmu_lock);
 }
 
+#endif /* !KVM_SPLIT_HAVE_RECOVER_HUGE_PAGES */
+
+/*
+ * A raised cap: bring back huge mappings, so that vCPUs need not fault them
+ * in again, up to the new cap.
+ *
+ * 7.x (6.13 on): upstream's kvm_mmu_recover_huge_pages(), which KVM runs
+ * when dirty logging is disabled: the shadow MMU's collapsible SPTEs are
+ * zapped under mmu_lock held for write, and each TDP MMU page table of the
+ * slot that kvm_mmu_max_mapping_level() allows to map huge (the cap hook
+ * is in it, so never above the new cap) is replaced under the read lock by
+ * a huge SPTE built from its first leaf (make_huge_spte(), not executable
+ * under the NX huge page mitigation).  That is what kvm-split's own copy
+ * did up to 6.12, with two differences: upstream makes the SPTE huge when
+ * the host maps the range huge even if the guest touched only part of it
+ * (the rest is then mapped with no fault; kvm-split's copy wanted all 512
+ * entries present and zapped the rest), and it also recovers the tables
+ * made for the NX mitigation, whose exec faults then split them again.
+ * Its locking argument against faults, zaps and fast page faults is
+ * upstream's (same cmpxchg of the parent against the value read, same
+ * 7.x rule that MMU notifier zaps take mmu_lock for write).  Skipped for
+ * VMs with private memory: kvm_mmu_max_mapping_level() with no fault
+ * WARNs for a private gfn (guest_memfd has no huge page lookup there yet),
+ * so the slot is zapped and re-faulted at the new cap instead.
+ *
+ * Up to 6.12: kvm-split's copy, then upstream's zap of what is still
+ * collapsible.
+ *
+ * Locking: kvm->slots_lock held, no mmu_lock (the callees take it).
+ */
+static void kvm_split_raise_cap(struct kvm *kvm,
+				const struct kvm_memory_slot *slot)
+{
+#ifdef KVM_SPLIT_HAVE_RECOVER_HUGE_PAGES
+	if (kvm_arch_has_private_mem(kvm))
+		kvm_zap_gfn_range(kvm, slot->base_gfn,
+				  slot->base_gfn + slot->npages);
+	else
+		kvm_mmu_recover_huge_pages(kvm, slot);
+#else
+	kvm_split_recover_huge_pages(kvm, slot);
+	kvm_mmu_zap_collapsible_sptes(kvm, slot);
+#endif
+}
+
 /*
  * Hook at the top of kvm_mmu_slot_apply_flags(), after the new memslot is
  * visible to vCPUs (so no new fault maps above the new cap).  Only a
@@ -309,12 +367,11 @@ void kvm_split_apply_page_size(struct kvm *kvm,
 	} else if (new_level > old_level &&
 		   !((old->flags | new->flags) & KVM_MEM_LOG_DIRTY_PAGES)) {
 		/*
-		 * Raised cap: recover huge mappings in place where the pages
-		 * allow, and zap what could still be mapped larger so that
-		 * faults rebuild it.  While dirty logging is on mappings stay
-		 * small anyway, and disabling it zaps collapsible SPTEs.
+		 * Raised cap: recover huge mappings where the pages allow.
+		 * While dirty logging is on mappings stay small anyway, and
+		 * disabling it recovers them (zaps collapsible SPTEs up to
+		 * 6.12).
 		 */
-		kvm_split_recover_huge_pages(kvm, new);
-		kvm_mmu_zap_collapsible_sptes(kvm, new);
+		kvm_split_raise_cap(kvm, new);
 	}
 }

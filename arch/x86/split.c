@@ -78,7 +78,8 @@ static int kvm_split_tdp_root(struct kvm *kvm, struct kvm_mmu_page *root,
 	lockdep_assert_held_read(&kvm->mmu_lock);
 
 	rcu_read_lock();
-	for_each_tdp_pte_min_level(iter, root, target_level + 1, start, end) {
+	kvm_split_for_each_tdp_pte_min_level(iter, kvm, root, target_level + 1,
+					     start, end) {
 retry:
 		if (tdp_mmu_iter_cond_resched(kvm, &iter, false, true))
 			continue;
@@ -114,7 +115,7 @@ retry:
 
 	/* A racing fault may have split the page we allocated for. */
 	if (sp)
-		tdp_mmu_free_sp(sp);
+		kvm_split_free_sp(sp);
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * kvm-split: the one place where the kernel series differ (6.1, 6.12).
+ * kvm-split: the one place where the kernel series differ (6.1, 6.12, 7.x).
  *
  * kvm-split's own files are written against the newest kernel's KVM.  What
  * an older series lacks or spells differently is supplied here, keyed on
@@ -49,6 +49,17 @@
 #endif
 
 /*
+ * Whether struct kvm_memory_slot has the guest_memfd binding (slot->gmem):
+ * under CONFIG_KVM_PRIVATE_MEM up to 6.12, CONFIG_KVM_GUEST_MEMFD in 7.x
+ * (which renamed kvm_slot_can_be_private() to kvm_slot_has_gmem()).
+ */
+#ifdef KVM_SPLIT_HAVE_SLOT_HAS_GMEM
+#define KVM_SPLIT_SLOT_GMEM	IS_ENABLED(CONFIG_KVM_GUEST_MEMFD)
+#else
+#define KVM_SPLIT_SLOT_GMEM	IS_ENABLED(CONFIG_KVM_PRIVATE_MEM)
+#endif
+
+/*
  * --- x86 MMU (for arch/x86/ only: the macros name fields and functions of
  * arch/x86/kvm/mmu/, whose headers the caller includes first) ---
  */
@@ -71,8 +82,21 @@ struct kvm_mmu_page;
 /*
  * The next valid TDP MMU root after @prev, and dropping the reference to a
  * root a walk stops at.  Every kvm-split caller holds mmu_lock for read.
+ * 7.x only visits the direct roots: mirror roots (TDX private memory) map
+ * only guest_memfd slots, which are never dirty-logged nor re-capped live,
+ * and hold no huge pages to split (TDX maps private memory 4K).  The
+ * prototype needs tdp_mmu.h's enum, so it is declared only after it.
  */
-#ifdef KVM_SPLIT_HAVE_TDP_ROOT_SHARED
+#if defined(KVM_SPLIT_HAVE_TDP_ROOT_TYPES)
+#ifdef __KVM_X86_MMU_TDP_MMU_H
+struct kvm_mmu_page *tdp_mmu_next_root(struct kvm *kvm,
+				       struct kvm_mmu_page *prev_root,
+				       enum kvm_tdp_mmu_root_types types);
+#endif
+#define kvm_split_next_root(kvm, prev) \
+	tdp_mmu_next_root(kvm, prev, KVM_DIRECT_ROOTS)
+#define kvm_split_put_root(kvm, root)	kvm_tdp_mmu_put_root(kvm, root)
+#elif defined(KVM_SPLIT_HAVE_TDP_ROOT_SHARED)
 struct kvm_mmu_page *tdp_mmu_next_root(struct kvm *kvm,
 				       struct kvm_mmu_page *prev_root,
 				       bool shared, bool only_valid);
@@ -86,13 +110,39 @@ struct kvm_mmu_page *tdp_mmu_next_root(struct kvm *kvm,
 #define kvm_split_put_root(kvm, root)	kvm_tdp_mmu_put_root(kvm, root)
 #endif
 
-/* A zeroed page table for a split, allocated with no lock held. */
+/* 7.x: the TDP iterator asks the VM for its root's gfn bits (TDX). */
+#ifdef KVM_SPLIT_HAVE_TDP_ITER_KVM
+#define kvm_split_for_each_tdp_pte_min_level(iter, kvm, root, min_level, \
+					     start, end) \
+	for_each_tdp_pte_min_level(iter, kvm, root, min_level, start, end)
+#else
+#define kvm_split_for_each_tdp_pte_min_level(iter, kvm, root, min_level, \
+					     start, end) \
+	for_each_tdp_pte_min_level(iter, ((void)(kvm), root), min_level, \
+				   start, end)
+#endif
+
+/*
+ * A page table for a split, allocated with no lock held: zeroed up to 7.0,
+ * not from 7.1 on; tdp_mmu_split_huge_page() writes all 512 entries before
+ * it links the table either way, and kvm-split never reads a table it has
+ * not linked.  Freeing one that was never linked: 7.x's
+ * tdp_mmu_free_unused_sp() also frees the TDX external page (none here).
+ */
 #ifdef KVM_SPLIT_HAVE_ALLOC_SP_FOR_SPLIT_VOID
 struct kvm_mmu_page *tdp_mmu_alloc_sp_for_split(void);
 #define kvm_split_alloc_sp()	tdp_mmu_alloc_sp_for_split()
 #else
 struct kvm_mmu_page *__tdp_mmu_alloc_sp_for_split(gfp_t gfp);
 #define kvm_split_alloc_sp()	__tdp_mmu_alloc_sp_for_split(GFP_KERNEL_ACCOUNT)
+#endif
+
+#ifdef KVM_SPLIT_HAVE_FREE_UNUSED_SP
+void tdp_mmu_free_unused_sp(struct kvm_mmu_page *sp);
+#define kvm_split_free_sp(sp)	tdp_mmu_free_unused_sp(sp)
+#else
+void tdp_mmu_free_sp(struct kvm_mmu_page *sp);
+#define kvm_split_free_sp(sp)	tdp_mmu_free_sp(sp)
 #endif
 
 /* 6.1's tdp_mmu_split_huge_page() initializes the child page itself. */
@@ -107,6 +157,26 @@ struct kvm_mmu_page *__tdp_mmu_alloc_sp_for_split(gfp_t gfp);
 #define kvm_split_sp_nx_disallowed(sp)	((sp)->nx_huge_page_disallowed)
 #else
 #define kvm_split_sp_nx_disallowed(sp)	((sp)->lpage_disallowed)
+#endif
+
+/*
+ * Whether a shadow MMU rmap head is empty, read with no mmu_lock.  7.x's
+ * heads are atomic_long_t and carry a lock bit for lockless aging, but an
+ * empty head is never locked (__kvm_rmap_lock() elides it), so zero still
+ * means empty.
+ */
+#ifdef KVM_SPLIT_HAVE_RMAP_LOCK
+#define kvm_split_rmap_head_empty(head)	(!atomic_long_read(&(head)->val))
+#else
+#define kvm_split_rmap_head_empty(head)	(!READ_ONCE((head)->val))
+#endif
+
+/* 7.x: the PML buffer size (0: no PML) is per VM (TDX has none). */
+#ifdef KVM_SPLIT_HAVE_VM_CPU_DIRTY_LOG_SIZE
+#define kvm_split_cpu_dirty_log_size(kvm)	((kvm)->arch.cpu_dirty_log_size)
+#else
+#define kvm_split_cpu_dirty_log_size(kvm) \
+	((void)(kvm), kvm_x86_ops.cpu_dirty_log_size)
 #endif
 
 #endif /* __KVM_SPLIT_COMPAT_H */

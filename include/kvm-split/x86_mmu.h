@@ -16,7 +16,6 @@ struct kvm_mmu_page;
 struct tdp_iter;
 
 /* mmu/tdp_mmu.c (those whose signature differs per series: compat.h) */
-void tdp_mmu_free_sp(struct kvm_mmu_page *sp);
 void tdp_mmu_init_child_sp(struct kvm_mmu_page *child_sp,
 			   struct tdp_iter *iter);
 bool __must_check tdp_mmu_iter_cond_resched(struct kvm *kvm,
