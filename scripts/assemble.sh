@@ -42,7 +42,10 @@ if [ ! -e "$LINUX/.kvm-split-extracted" ]; then
 fi
 
 # 2. Stage upstream files and apply the hook patches of this series.
+# One set per series (6.12, 6.1), or per major version where the hooks
+# stay the same across its series (7.x).
 PATCHES=$top/arch/x86/patches/$KSERIES
+[ -d "$PATCHES" ] || PATCHES=$top/arch/x86/patches/${KSERIES%%.*}.x
 [ -d "$PATCHES" ] || die "no hook patches for kernel series $KSERIES (looked in ${PATCHES#"$top"/}); supported: $(ls "$top/arch/x86/patches" | tr '\n' ' ')"
 rm -rf "$STAGE" && mkdir -p "$STAGE"
 (cd "$LINUX" && tar -cf - arch/x86/kvm virt/kvm include/linux/kvm_host.h \
