@@ -59,6 +59,8 @@ compat=$SHARED/kvm_split_compat_generated.h
 	# linking an empty table (6.1).
 	grep -qs 'r = tdp_mmu_split_huge_page(kvm, &iter, sp, true)' \
 		"$LINUX/arch/x86/kvm/mmu/tdp_mmu.c" && echo '#define KS_HAVE_FAULT_SPLIT 1'
+	probe GVA_T 'typedef u64 gva_t;'
+	probe SVM_OWN_STACK 'generic_svm_setup(struct svm_test_data .svm, void .guest_rip);'
 	echo "#include \"$top/selftests/kvm_split_compat.h\""
 } >"$compat.tmp"
 cmp -s "$compat.tmp" "$compat" && rm "$compat.tmp" || mv "$compat.tmp" "$compat"
@@ -70,11 +72,16 @@ if [ "$(cat "$SHARED/.kvm-split-shims" 2>/dev/null)" != "$stamp" ]; then
 	for t in "$@"; do rm -f "$SHARED/$t"; done
 	echo "$stamp" >"$SHARED/.kvm-split-shims"
 fi
+# The framework's x86 tests live in x86_64/ up to 6.13 and in x86/ since
+# (7.x); tests.list names them x86_64/..., which a link keeps working.
+ARCHDIR=x86_64
+[ -d "$FW/x86_64" ] || ARCHDIR=x86
 # An upstream test this series does not have yet (6.1: no
 # x86_64/dirty_log_page_splitting_test) is not built: running it then
 # fails as a missing binary, never passes by omission.
 progs=()
 for t in "$@"; do
+	case "$t" in x86_64/*) t=$ARCHDIR/${t#x86_64/} ;; esac
 	if [ "${t#kvm_split/}" = "$t" ] && [ ! -f "$FW/$t.c" ]; then
 		info "not in this kernel's selftests: $t (reported as a failure if run)"
 		continue
@@ -82,7 +89,7 @@ for t in "$@"; do
 	progs+=("$t")
 done
 krun make -s -C "$FW" OUTPUT="$SHARED" \
-	TEST_GEN_PROGS_x86_64="${progs[*]}" TEST_GEN_PROGS_EXTENDED_x86_64= \
+	TEST_GEN_PROGS_$ARCHDIR="${progs[*]}" TEST_GEN_PROGS_EXTENDED_$ARCHDIR= \
 	EXTRA_CFLAGS="-static -I$top/include/uapi -include $compat" -j"$(nproc)"
 if [ "$SHARED" != "$OUT" ]; then
 	for t in "${progs[@]}"; do
@@ -90,6 +97,7 @@ if [ "$SHARED" != "$OUT" ]; then
 		ln -f "$SHARED/$t" "$OUT/$t"
 	done
 fi
+[ "$ARCHDIR" = x86_64 ] || ln -sfn "$ARCHDIR" "$OUT/x86_64"
 # The test-only delay module (selftests/kmod), built against the target
 # kernel's headers, goes next to the tests that load it.
 mkdir -p "$OUT/kmod"

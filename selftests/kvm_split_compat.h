@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Macro-only shims for an older selftests framework, included ahead of
- * every test (upstream's too) by scripts/build-selftests.sh after the
- * KS_HAVE_* probes of the framework it builds with.  No #include and no
- * code here: a macro is expanded where it is used, after the test has
+ * Macro-only shims for an older or newer selftests framework, included
+ * ahead of every test (upstream's too) by scripts/build-selftests.sh after
+ * the KS_HAVE_* probes of the framework it builds with.  No #include and
+ * no code here: a macro is expanded where it is used, after the test has
  * included the framework's headers.  Function shims, which need the
  * framework's types, are in kvm_split_util.h.
  */
@@ -41,6 +41,23 @@
 #define KS_FAULT_HUGE_SYM	"tdp_mmu_split_huge_page"
 #else
 #define KS_FAULT_HUGE_SYM	"tdp_mmu_link_sp"
+#endif
+
+/*
+ * 7.x: the framework names guest addresses gva_t and gpa_t (vm_vaddr_t
+ * and vm_paddr_t before).
+ */
+#ifdef KS_HAVE_GVA_T
+#define vm_vaddr_t	gva_t
+#define vm_paddr_t	gpa_t
+#endif
+
+/* 7.x: generic_svm_setup() gives L2 the stack vcpu_alloc_svm() made. */
+#ifdef KS_HAVE_SVM_OWN_STACK
+#define ks_generic_svm_setup(svm, rip, rsp) \
+	((void)(rsp), generic_svm_setup(svm, rip))
+#else
+#define ks_generic_svm_setup(svm, rip, rsp)	generic_svm_setup(svm, rip, rsp)
 #endif
 
 #endif /* SELFTEST_KVM_SPLIT_COMPAT_H */

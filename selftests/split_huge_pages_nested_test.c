@@ -66,7 +66,7 @@ static unsigned long l2_stack[L2_STACK_SIZE];
 /* Alternate: a pass by L1 itself, then a pass by L2. */
 static void l1_guest_code(struct svm_test_data *svm)
 {
-	generic_svm_setup(svm, l2_guest_code, &l2_stack[L2_STACK_SIZE]);
+	ks_generic_svm_setup(svm, l2_guest_code, &l2_stack[L2_STACK_SIZE]);
 
 	for (;;) {
 		guest_pass();
