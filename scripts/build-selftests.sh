@@ -60,6 +60,7 @@ compat=$SHARED/kvm_split_compat_generated.h
 	grep -qs 'r = tdp_mmu_split_huge_page(kvm, &iter, sp, true)' \
 		"$LINUX/arch/x86/kvm/mmu/tdp_mmu.c" && echo '#define KS_HAVE_FAULT_SPLIT 1'
 	probe GVA_T 'typedef u64 gva_t;'
+	probe STAT_BY_TOKEN 'kvm_get_stat(stats, #stat'
 	probe SVM_OWN_STACK 'generic_svm_setup(struct svm_test_data .svm, void .guest_rip);'
 	echo "#include \"$top/selftests/kvm_split_compat.h\""
 } >"$compat.tmp"
