@@ -62,6 +62,19 @@
  * released; no writable huge SPTE is created while dirty logging is on.
  * PML (Intel) clears dirty bits instead of write-protecting: that path
  * keeps upstream's write lock here, as it cannot be tested under emulation.
+ *
+ * Re-checked on 7.3: each of the four still holds as written (make_spte()
+ * marks, tdp_mmu_map_handle_target_level() installs, one read section;
+ * fast_pf_fix_direct_spte() marks after its cmpxchg; roots invalidated by
+ * the fast zap, which asserts kvm->slots_lock; kvm_mmu_hugepage_adjust()
+ * still maps 4K in a dirty-logged slot and the 6.13 in-place recovery runs
+ * only when logging is disabled).  New read-side writers race the walk
+ * by cmpxchg like faults: lockless aging (6.15, accessed bit only; an
+ * access-tracked SPTE is not writable) and NX recovery (6.18).  The PML
+ * test is per VM on 7.x (kvm->arch.cpu_dirty_log_size).  Open: the
+ * lost-write hunt of clear_dirty_log_chunk_test loses a write now and then
+ * on 7.3 with this path, for a reason not found yet
+ * (Documentation/kernels.rst); clear_dirty_log_shared=N avoids it.
  */
 #include <linux/kvm_host.h>
 

@@ -59,6 +59,14 @@ u64 kvm_arch_split_page_sizes(struct kvm *kvm)
  *    page workaround, dirty logging); they and we link by cmpxchg against
  *    the SPTE value read (tdp_mmu_set_spte_atomic()), so the loser sees
  *    the change, re-reads the SPTE and retries or skips it.
+ *  - 7.x (re-checked on 7.3): MMU notifier zaps still take the write
+ *    lock (only aging runs lockless, since 6.15, and it only clears the
+ *    accessed bit by cmpxchg, not retried).  Since 6.18 the NX huge page
+ *    recovery worker zaps under the read lock, by cmpxchg, like a fault:
+ *    a parent it froze or zapped reads as non-present and is skipped, and
+ *    the table it removed is freed after an RCU grace period.  Split
+ *    tables are no longer zeroed (7.1); tdp_mmu_split_huge_page() still
+ *    writes all 512 entries before it links one.
  * The test that widens these windows: read_lock_race_test -t split
  * (delays in tdp_mmu_split_huge_page(), with the lock held, and in
  * tdp_mmu_alloc_sp_for_split(), with it dropped, while a zapper frees and
