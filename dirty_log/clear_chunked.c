@@ -93,7 +93,7 @@ module_param_cb(clear_dirty_log_chunk, &clear_dirty_log_chunk_ops,
 MODULE_PARM_DESC(clear_dirty_log_chunk,
 		 "KVM_CLEAR_DIRTY_LOG chunk in 4 KiB pages (0, or a power of 2 from 64 to 262144) for VMs that do not set KVM_CAP_CLEAR_DIRTY_LOG_CHUNK (0: one pass, as upstream)");
 
-static bool clear_dirty_log_shared = KVM_SPLIT_CLEAR_SHARED_DEFAULT;
+static bool clear_dirty_log_shared = true;
 module_param(clear_dirty_log_shared, bool, 0644);
 MODULE_PARM_DESC(clear_dirty_log_shared,
 		 "Chunked KVM_CLEAR_DIRTY_LOG re-arms pages under mmu_lock held for read where the arch allows it");

@@ -25,20 +25,6 @@
 
 /* --- Arch-neutral (virt/kvm) --- */
 
-/*
- * The default of kvm.clear_dirty_log_shared.  Off on the kernels whose KVM
- * recovers huge pages in place itself (6.13 on: 7.x here) until a lost
- * dirty write seen there is understood: clear_dirty_log_chunk's hunt lost
- * one in 2 of 8 runs on 7.3 with the read-locked re-arm, none with
- * write-locked chunks or on 6.12 (Documentation/kernels.rst).  The tests
- * that exercise the read-locked path set it on explicitly.
- */
-#ifdef KVM_SPLIT_HAVE_RECOVER_HUGE_PAGES
-#define KVM_SPLIT_CLEAR_SHARED_DEFAULT	false
-#else
-#define KVM_SPLIT_CLEAR_SHARED_DEFAULT	true
-#endif
-
 /* 6.1: one memslot address space count for every VM type. */
 #ifndef KVM_SPLIT_HAVE_NR_MEMSLOT_AS_IDS
 #define kvm_arch_nr_memslot_as_ids(kvm)	((void)(kvm), KVM_ADDRESS_SPACE_NUM)
