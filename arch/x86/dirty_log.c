@@ -35,7 +35,11 @@
  *    with a cmpxchg and marks the bit *after* it
  *    (fast_pf_fix_direct_spte()): if we cleared the bit the cmpxchg came
  *    first (both are locked RMWs on x86) and our walk sees the writable
- *    SPTE; if not, the bit is set after our clear and stays set.
+ *    SPTE; if not, the bit is set after our clear and stays set.  Between
+ *    the cmpxchg and the mark, another vCPU can write the page through the
+ *    new SPTE: userspace may see that write before its bit, never lose it
+ *    (the bit comes when the faulting task resumes, and a VMM's last pass
+ *    runs with the vCPUs stopped).  Upstream's clear has the same window.
  *  - A vCPU write after the SPTE became read-only faults, and one of the two
  *    paths above sets the bit again.
  *  - A write through a stale writable TLB entry before the flush lands
@@ -71,10 +75,12 @@
  * only when logging is disabled).  New read-side writers race the walk
  * by cmpxchg like faults: lockless aging (6.15, accessed bit only; an
  * access-tracked SPTE is not writable) and NX recovery (6.18).  The PML
- * test is per VM on 7.x (kvm->arch.cpu_dirty_log_size).  Open: the
- * lost-write hunt of clear_dirty_log_chunk_test loses a write now and then
- * on 7.3 with this path, for a reason not found yet
- * (Documentation/kernels.rst); clear_dirty_log_shared=N avoids it.
+ * test is per VM on 7.x (kvm->arch.cpu_dirty_log_size).  The "lost writes"
+ * the hunt of clear_dirty_log_chunk_test reported now and then on 7.3 were
+ * that fast-path window, stretched by Debian 7.x's PREEMPT_LAZY (6.12:
+ * PREEMPT_VOLUNTARY) when the faulting task is preempted between cmpxchg
+ * and mark: the distro's own KVM shows it too, and every such bit is set a
+ * few milliseconds later (Documentation/kernels.rst).
  */
 #include <linux/kvm_host.h>
 
