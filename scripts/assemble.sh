@@ -26,19 +26,25 @@ LINUX=$BUILD/$KABI/linux
 ASM=$OUT/kvm
 STAGE=$OUT/stage
 
-# 1. Pristine source.
-if [ ! -e "$LINUX/.kvm-split-extracted" ]; then
+# 1. Pristine source.  A KSRC= tree is copied again when KSRC changes.
+from=${KSRC:-$KSRC_TAR}
+if [ ! -e "$LINUX/.kvm-split-extracted" ] ||
+   { [ -n "${KSRC:-}" ] && [ "$(cat "$LINUX/.kvm-split-extracted")" != "$from" ]; }; then
 	rm -rf "$LINUX" && mkdir -p "$LINUX"
 	if [ -n "${KSRC:-}" ]; then
-		info "copying KVM sources from $KSRC"
+		# KVM, and what the selftests build needs (tools/, lib.mk's
+		# scripts/subarch.include); their uapi headers are installed
+		# from KSRC by build-selftests.sh.
+		info "copying KVM and selftests sources from $KSRC"
 		(cd "$KSRC" && tar -cf - arch/x86/kvm virt/kvm include/linux/kvm_host.h \
-			include/linux/kvm_types.h) | tar -xf - -C "$LINUX"
+			include/linux/kvm_types.h tools scripts/subarch.include) |
+			tar -xf - -C "$LINUX"
 	else
 		[ -f "$KSRC_TAR" ] || die "missing $KSRC_TAR: run scripts/setup.sh"
 		info "extracting $(basename "$KSRC_TAR")"
 		tar -xf "$KSRC_TAR" -C "$LINUX" --strip-components=1
 	fi
-	touch "$LINUX/.kvm-split-extracted"
+	echo "$from" >"$LINUX/.kvm-split-extracted"
 fi
 
 # 2. Stage upstream files and apply the hook patches of this series.

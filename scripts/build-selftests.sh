@@ -21,13 +21,16 @@ OUT=$BUILD/$KVER/selftests
 # source, one framework, userspace): built once in $SHARED, hard-linked
 # into each flavour's $OUT beside its own delay module.
 SHARED=$BUILD/$KABI/selftests
-[ -n "${KSRC:-}" ] || [ -e "$LINUX/.kvm-split-extracted" ] || "$top/scripts/assemble.sh"
+# (assemble.sh copies a KSRC= tree again when KSRC changed.)
+if [ ! -e "$LINUX/.kvm-split-extracted" ] || [ -n "${KSRC:-}" ]; then
+	"$top/scripts/assemble.sh"
+fi
 [ -d "$LINUX/tools/testing/selftests/kvm" ] ||
 	die "$LINUX has no tools/testing/selftests/kvm (KSRC= trees need the full source)"
 
 if [ ! -e "$LINUX/usr/.kvm-split-headers" ]; then
 	info "installing uapi headers for the selftests"
-	krun make -s -C "$LINUX" -j"$(nproc)" headers_install INSTALL_HDR_PATH="$LINUX/usr" >/dev/null
+	krun make -s -C "${KSRC:-$LINUX}" -j"$(nproc)" headers_install INSTALL_HDR_PATH="$LINUX/usr" >/dev/null
 	touch "$LINUX/usr/.kvm-split-headers"
 fi
 ln -sfn "$top/selftests" "$LINUX/tools/testing/selftests/kvm/kvm_split"

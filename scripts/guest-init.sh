@@ -37,6 +37,7 @@ fatal() {
 }
 
 . /tests/vm.conf
+export KS_TIER
 
 echo "${HUGEPAGES_2M:-0}" >/proc/sys/vm/nr_hugepages
 say "KS-INFO kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) vCPUs, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"

@@ -13,7 +13,10 @@
 #
 # Environment: VM_MEM (MiB, default 8192), VM_SMP (2), VM_HUGEPAGES_2M
 # (1400), VM_HUGEPAGES_1G (2), KVM_PARAMS / KVM_AMD_PARAMS (module
-# parameters), V=1 (print every test's output), LOGDIR.
+# parameters), V=1 (print every test's output), LOGDIR, TIMEOUT_MULT
+# (per-test timeouts multiplied, for slow kernels), KS_TIER (given to the
+# tests: "debug" makes tests that need the debug kernel fail, not skip),
+# KVM_MODDIR (boot with other KVM modules).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +28,9 @@ LIST=$1
 shift
 WANT="$*"
 
-MODDIR=$BUILD/$KVER/kvm/arch/x86/kvm
+# KVM_MODDIR: another build of kvm.ko/kvm-amd.ko/kvm-intel.ko to boot with
+# (the debug tier runs the stock KVM of its tree as the control).
+MODDIR=${KVM_MODDIR:-$BUILD/$KVER/kvm/arch/x86/kvm}
 [ -f "$VMLINUZ" ] ||
 	die "no guest kernel $VMLINUZ (a KSRC= tree must be built: make bzImage modules)"
 LOGDIR=${LOGDIR:-$BUILD/test-logs}
@@ -43,7 +48,7 @@ while read -r name tmo cmd; do
 	if [ -n "$WANT" ] && ! printf ' %s ' $WANT | grep -q " $name "; then
 		continue
 	fi
-	echo "$name $tmo $cmd" >>"$W/tests.run"
+	echo "$name $((tmo * ${TIMEOUT_MULT:-1})) $cmd" >>"$W/tests.run"
 	names+=("$name")
 done <"$LIST"
 for n in $WANT; do
@@ -61,7 +66,9 @@ cp "$top/scripts/guest-init.sh" "$R/init"
 chmod +x "$R/init"
 # The distro's own KVM modules and their dependencies, in a /lib/modules
 # tree, so that host_modules_test can swap them with ours as "make load"
-# and "make unload" do on a host.
+# and "make unload" do on a host.  The dependencies are what our modules
+# name (irqbypass and, on Debian, ccp; a KSRC= tree may have ccp built in
+# or not at all).
 rel=$(modinfo -F vermagic "$MODDIR/kvm.ko" 2>/dev/null | awk '{ print $1 }')
 [ -n "$rel" ] || die "$MODDIR/kvm.ko not built: run make"
 for m in kvm kvm-amd kvm-intel; do
@@ -72,9 +79,13 @@ done
 # /lib/modules tree (uncompressed) and print its path there.
 distro_module() {
 	local f d
-	f=$(find "$KMODDIR/kernel" -name "$1.ko" -o -name "$1.ko.xz" | sed -n 1p)
+	# A Debian image keeps them under kernel/, a built KSRC= tree next
+	# to their sources.
+	local base=$KMODDIR/kernel
+	[ -d "$base" ] || base=$KMODDIR
+	f=$(find "$base" -name "$1.ko" -o -name "$1.ko.xz" | sed -n 1p)
 	[ -n "$f" ] || die "distro module $1 not found under $KMODDIR"
-	d=$R/lib/modules/$rel/$(dirname "${f#"$KMODDIR"/}")
+	d=$R/lib/modules/$rel/kernel/$(dirname "${f#"$base"/}")
 	mkdir -p "$d"
 	case "$f" in
 	*.xz) xz -dc "$f" >"$d/$1.ko" ;;
@@ -154,6 +165,7 @@ MODULES="$MODULES"
 KVM_PARAMS="${KVM_PARAMS:-}"
 KVM_AMD_PARAMS="${KVM_AMD_PARAMS:-}"
 HUGEPAGES_2M=${VM_HUGEPAGES_2M:-1400}
+KS_TIER=${KS_TIER:-default}
 EOF
 (cd "$R" && find . | cpio -o -H newc --quiet) >"$W/initramfs.cpio" || die "cpio failed"
 
