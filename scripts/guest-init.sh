@@ -9,7 +9,8 @@
 #   KS-INFO <text>                 module and machine facts
 #   KS-RUN <name>                  a test starts
 #   KS-OUT <name> <line>           one line of the test's output
-#   KS-RESULT <name> <rc> <secs>   a test ended (rc 124: per-test timeout)
+#   KS-RESULT <name> <rc> <secs>   a test ended (rc 124: per-test timeout,
+#                                  125: a kernel report on the console)
 #   KS-DONE                        every test ran
 #   KS-FATAL <text>                the VM could not run tests at all
 #
@@ -62,6 +63,18 @@ done
 tdp=npt
 [ $vendor = kvm_amd ] || tdp=ept
 say "KS-INFO kvm.tdp_mmu=$(cat /sys/module/kvm/parameters/tdp_mmu) kvm.eager_page_split=$(cat /sys/module/kvm/parameters/eager_page_split) $vendor.$tdp=$(cat /sys/module/$vendor/parameters/$tdp)"
+
+# Kernel reports that fail the test that was running, whatever its exit
+# status: lockdep, PROVE_RCU, KASAN, sleeping in atomic context, kmemleak,
+# DEBUG_VM/DEBUG_LIST, lockups, oopses.  Several of them print without a
+# WARN (panic_on_warn does not catch them), so the kernel log is read after
+# every test; what the boot and the module loads printed is read with the
+# first test.
+REPORTS='BUG:|WARNING:|INFO: |Oops|general protection fault|circular locking|inconsistent lock state|recursive locking|suspicious RCU|sleeping function called|unreferenced object|list_(add|del) corruption'
+kernel_reports() {
+	dmesg -c >/tmp/dmesg.txt 2>/dev/null || return 1
+	grep -E "$REPORTS" /tmp/dmesg.txt >/tmp/reports.txt
+}
 
 cd /tests || fatal "no /tests"
 while read -r name tmo cmd; do
@@ -117,6 +130,17 @@ while read -r name tmo cmd; do
 	end=$(date +%s)
 	for r in $restore; do echo "${r#*=}" >"${r%%=*}"; done
 	[ -e /tmp/test.timeout ] && rc=124
+	if kernel_reports; then
+		# The report's lines, and the log from the first of them on,
+		# go to the test's log.
+		while IFS= read -r l; do
+			say "KS-OUT $name kernel report: $l"
+		done </tmp/reports.txt
+		first=$(grep -n -m1 -E "$REPORTS" /tmp/dmesg.txt | cut -d: -f1)
+		tail -n +"$first" /tmp/dmesg.txt | head -n 120 |
+			while IFS= read -r l; do say "KS-OUT $name | $l"; done
+		rc=125
+	fi
 	say "KS-RESULT $name $rc $((end - start))"
 done </tests/tests.run
 say "KS-DONE"

@@ -222,6 +222,7 @@ while IFS= read -r line; do
 		*)
 			fail=$((fail + 1))
 			[ "$rc" = 124 ] && rc="timeout after ${secs}s"
+			[ "$rc" = 125 ] && rc="kernel report: $(grep -m1 '^kernel report: ' "$LOGDIR/$name.log" | cut -c16-)"
 			echo "not ok $n $name (exit $rc, ${secs}s)"
 			tail -n 40 "$LOGDIR/$name.log" | sed 's/^/#   /' ;;
 		esac ;;
