@@ -80,9 +80,9 @@ done
 distro_module() {
 	local f d
 	# A Debian image keeps them under kernel/, a built KSRC= tree next
-	# to their sources.
+	# to their sources (its kernel/ is the source directory).
 	local base=$KMODDIR/kernel
-	[ -d "$base" ] || base=$KMODDIR
+	[ -d "$base/arch" ] || base=$KMODDIR
 	f=$(find "$base" -name "$1.ko" -o -name "$1.ko.xz" | sed -n 1p)
 	[ -n "$f" ] || die "distro module $1 not found under $KMODDIR"
 	d=$R/lib/modules/$rel/kernel/$(dirname "${f#"$base"/}")
