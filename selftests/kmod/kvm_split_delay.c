@@ -64,10 +64,13 @@ static void ksd_hit(struct ksd_probe *p)
 	 * Timed by the clock the tests' timers use, not udelay(): under TCG
 	 * a guest's udelay() calibration can be far off (6.1 guests delayed
 	 * 100 ms in a few), and a test that sends a signal during a delay
-	 * then saw it arrive after.
+	 * then saw it arrive after.  The NMI-safe accessor of that clock: a
+	 * kprobe handler runs in int3 context, where ktime_get_ns()'s
+	 * seqcount may be held by the code it interrupted (lockdep reports
+	 * it on the debug kernel).
 	 */
-	end = ktime_get_ns() + (u64)p->usecs * NSEC_PER_USEC;
-	while (ktime_get_ns() < end)
+	end = ktime_get_mono_fast_ns() + (u64)p->usecs * NSEC_PER_USEC;
+	while (ktime_get_mono_fast_ns() < end)
 		cpu_relax();
 }
 
