@@ -4,12 +4,12 @@
 # Build kvm-split for every Debian kernel apt can still download that
 # kvm-split supports (make check-kernels): each point release of each
 # supported series and Debian release, in each flavour (scripts/lib.sh
-# KTARGETS: Debian 13 6.12 amd64, cloud-amd64 and rt-amd64, Debian 12 6.12
-# amd64, and Debian 12 6.1 once its hook patches exist).  The hook patches
-# must apply with no fuzz, our files must build with warnings as errors
-# (with the kernel's own release's toolchain), and the modules' vermagic must
-# match each kernel.  Prints one line per kernel and exits non-zero if any
-# failed; logs are in build/check-kernels/.
+# KTARGETS: Debian 13's 7.x backports and 6.12, each amd64, cloud-amd64
+# and rt-amd64, Debian 12 6.12 amd64, Debian 12 6.1 in the same three).
+# The hook patches must apply with no fuzz, our files must build with
+# warnings as errors (with the kernel's own release's toolchain), and the
+# modules' vermagic must match each kernel.  Prints one line per kernel and
+# exits non-zero if any failed; logs are in build/check-kernels/.
 #
 #   check-kernels.sh [--prune] [--newest] [--keep <abi>] [--except <kver>]
 #                    [<kver> ...]

@@ -37,7 +37,8 @@ KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 # trixie, gcc-12 in bookworm) and HOSTCC.
 ROOT_PKGS="gcc make libc6-dev binutils bc flex bison libelf-dev libssl-dev
 	   xz-utils rsync cpio kmod dwarves file patch"
-declare -A SUITE_PKGS=([trixie]=gcc-14 [bookworm]=gcc-12)
+# 7.x's selftests link libvfio, which needs libuuid.
+declare -A SUITE_PKGS=([trixie]="gcc-14 uuid-dev" [bookworm]=gcc-12)
 
 usage() { sed -n '/^#   debian-root/s/^#   //p' "$0" >&2; exit 2; }
 

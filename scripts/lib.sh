@@ -11,8 +11,10 @@ BUILD=${BUILD:-$top/build}
 CACHE=$BUILD/cache
 
 # The Debian kernels kvm-split knows, as "<release tag> <series> <flavours>".
-# A series is supported when arch/x86/patches/<series>/ exists.
+# A series is supported when arch/x86/patches/<series>/ exists; "7.x" is
+# every 7.N Debian ships (its backports: linux-source-7.N).
 KTARGETS=(
+	"deb13 7.x amd64 cloud-amd64 rt-amd64"
 	"deb13 6.12 amd64 cloud-amd64 rt-amd64"
 	"deb12 6.12 amd64"
 	"deb12 6.1 amd64 cloud-amd64 rt-amd64"
@@ -31,8 +33,26 @@ dist_codename() {
 	esac
 }
 
+# series_key <series>: the KTARGETS and patch directory name of a kernel
+# series: itself (6.1, 6.12) or, from 7 on, "<major>.x" (7.3 -> 7.x).
+series_key() {
+	case "$1" in
+	[0-6].*) echo "$1" ;;
+	*) echo "${1%%.*}.x" ;;
+	esac
+}
+
+# series_suite <dist> <series>: the suite that has the series' packages:
+# the release's own, or its backports for a newer series (Debian 13's 7.x).
+series_suite() {
+	case "$1 $(series_key "$2")" in
+	"deb13 7.x") echo "$(dist_codename "$1")-backports" ;;
+	*) dist_codename "$1" ;;
+	esac
+}
+
 # series_supported <series>: kvm-split has hook patches for it.
-series_supported() { [ -d "$top/arch/x86/patches/$1" ]; }
+series_supported() { [ -d "$top/arch/x86/patches/$(series_key "$1")" ]; }
 
 # supported_list: what KVER= accepts, for messages.
 supported_list() {
@@ -42,6 +62,7 @@ supported_list() {
 		series_supported "$s" || continue
 		case "$s" in
 		6.1) out+=" 6.1.0-N-{${f// /,}} (Debian 12);" ;;
+		*.x) out+=" ${s%.x}.N.x+$d-{${f// /,}} (Debian ${d#deb} backports);" ;;
 		*) out+=" $s.x+$d-{${f// /,}} (Debian ${d#deb});" ;;
 		esac
 	done
@@ -75,6 +96,10 @@ apt_ready() {
 deb [signed-by=$APT_KEYRING] ${DEBIAN_MIRROR:-http://deb.debian.org/debian} $suite-updates main
 deb [signed-by=$APT_KEYRING] ${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security} $suite-security main"
 	mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/preferences.d"
+	# A backports suite alone: only named packages are fetched from it.
+	case "$suite" in
+	*-backports) src="deb [signed-by=$APT_KEYRING] ${DEBIAN_MIRROR:-http://deb.debian.org/debian} $suite main" ;;
+	esac
 	if [ "$(cat "$d/sources.list" 2>/dev/null)" != "$src" ]; then
 		printf '%s\n' "$src" >"$d/sources.list"
 		rm -f "$d/.updated"
@@ -118,12 +143,17 @@ apt_download() {
 	(cd "$2" && apt-get "${APT_OPTS[@]}" download -q "$3" >/dev/null)
 }
 
-# image_pkg <suite> <release>: the image package of a kernel release.
-# Debian's images were "linux-image-<release>-unsigned" (the signed one
-# being a separate package); newer ones drop the suffix.
+# image_pkg <suite> <release>: the image packages of a kernel release, the
+# one with the kernel first.  Debian's images were
+# "linux-image-<release>-unsigned" (the signed one being a separate
+# package); newer ones drop the suffix; 7.x's "linux-image-<release>" is
+# an empty package depending on linux-binary- (vmlinuz, in
+# /usr/lib/modules/<release>/), linux-modules- and linux-base-.
 image_pkg() {
 	if [ -n "$(apt_versions "$1" "linux-image-$2-unsigned")" ]; then
 		echo "linux-image-$2-unsigned"
+	elif [ -n "$(apt_versions "$1" "linux-binary-$2")" ]; then
+		echo "linux-binary-$2 linux-modules-$2 linux-base-$2"
 	else
 		echo "linux-image-$2"
 	fi
@@ -131,11 +161,14 @@ image_pkg() {
 
 # kernel_pkgs <suite> <abi> <series> <flavour>: the packages one Debian
 # kernel build needs.  6.12's linux-kbuild is per ABI, 6.1's per series;
-# the rt flavour's headers depend on a -common-rt part.
+# 6.12's rt flavour's headers depend on a -common-rt part (7.x's do not).
 kernel_pkgs() {
 	local kbuild=linux-kbuild-$3 common="linux-headers-$2-common"
 	case "$2" in *+deb*) kbuild=linux-kbuild-$2 ;; esac
-	case "$4" in rt-*) common+=" linux-headers-$2-common-rt" ;; esac
+	case "$4" in rt-*)
+		[ -z "$(apt_versions "$1" "linux-headers-$2-common-rt")" ] ||
+			common+=" linux-headers-$2-common-rt" ;;
+	esac
 	echo "linux-source-$3 linux-headers-$2-$4 $common $kbuild $(image_pkg "$1" "$2-$4")"
 }
 
@@ -152,10 +185,16 @@ kernel_complete() {
 # kernel_abis <dist> <series> <flavour> [<max>]: the Debian ABI names of a
 # series that apt can download for a flavour, newest first, each with its
 # package version ("<abi> <version>"), complete ones only; at most <max>.
+# A "7.x" series is every linux-source-7.N, newest N first.
 kernel_abis() {
 	local dist=$1 series=$2 flavour=$3 max=${4:-0} n=0 suite v abi p seen=' '
-	suite=$(dist_codename "$dist")
+	suite=$(series_suite "$dist" "$series")
 	case "$series" in
+	*.x)
+		for p in $(apt_pkgnames "$suite" "linux-source-${series%x}" |
+			   grep -E "^linux-source-${series%.x}\.[0-9]+\$"); do
+			kernel_abis "$dist" "${p#linux-source-}" "$flavour" "$max"
+		done | if [ "$max" = 0 ]; then cat; else head -n "$max"; fi ;;
 	6.1)
 		# 6.1.0-N: the ABI number is not in the version, ask the images.
 		for p in $(apt_pkgnames "$suite" "linux-image-$series.0-" |
@@ -213,7 +252,7 @@ target_known() {
 	local t d s f
 	for t in "${KTARGETS[@]}"; do
 		read -r d s f <<<"$t"
-		[ "$d" = "$1" ] && [ "$s" = "$2" ] || continue
+		[ "$d" = "$1" ] && [ "$s" = "$(series_key "$2")" ] || continue
 		case " $f " in *" $3 "*) return 0 ;; esac
 	done
 	return 1
@@ -280,7 +319,7 @@ resolve_kernel() {
 	if [ -z "$want" ]; then
 		KDIST=$KDEFAULT_DIST KSERIES=$KDEFAULT_SERIES
 		KFLAVOUR=${KFLAVOUR:-$KDEFAULT_FLAVOUR}
-		KSUITE=$(dist_codename "$KDIST")
+		KSUITE=$(series_suite "$KDIST" "$KSERIES")
 		line=$(kernel_abis "$KDIST" "$KSERIES" "$KFLAVOUR" 1)
 		[ -n "$line" ] ||
 			die "no complete Debian ${KDIST#deb} $KSERIES $KFLAVOUR kernel (source, headers, image) in $KSUITE's package lists (${BUILD#"$top"/}/apt/$KSUITE; KVM_SPLIT_APT_UPDATE=1 refreshes them), or set KSRC="
@@ -294,9 +333,10 @@ resolve_kernel() {
 		KFLAVOUR=${KFLAVOUR_IN:-${KFLAVOUR:-$KDEFAULT_FLAVOUR}}
 		target_known "$KDIST" "$KSERIES" "$KFLAVOUR" ||
 			die "KVER=$want: Debian ${KDIST#deb} $KSERIES $KFLAVOUR is not a target kvm-split knows; supported: $(supported_list)"
-		KSUITE=$(dist_codename "$KDIST")
+		KSUITE=$(series_suite "$KDIST" "$KSERIES")
 		# An ABI name is built once, so its image has a single version.
 		v=$(image_pkg "$KSUITE" "$KABI-$KFLAVOUR")
+		v=${v%% *}
 		KPKGVER=$(apt_versions "$KSUITE" "$v" | sed -n 1p)
 		[ -n "$KPKGVER" ] ||
 			die "KVER=$want: no $v package in $KSUITE (known: $(kernel_abis "$KDIST" "$KSERIES" "$KFLAVOUR" | awk '{ print $1 }' | paste -sd' '))"
@@ -310,18 +350,20 @@ resolve_kernel() {
 	# and kbuild, and unpack their own headers and image beside them.
 	PKGROOT=$BUILD/pkgs/$KABI
 	KDIR=${KDIR:-$PKGROOT/usr/src/linux-headers-$KVER}
-	VMLINUZ=$PKGROOT/boot/vmlinuz-$KVER
-	# Debian 13's images ship their modules in /usr/lib/modules.
+	# Debian 13's images ship their modules in /usr/lib/modules, 7.x's
+	# its kernel there too.
 	KMODDIR=$PKGROOT/lib/modules/$KVER
 	[ -d "$KMODDIR" ] || KMODDIR=$PKGROOT/usr/lib/modules/$KVER
+	VMLINUZ=$PKGROOT/boot/vmlinuz-$KVER
+	[ -e "$VMLINUZ" ] || [ ! -e "$KMODDIR/vmlinuz" ] || VMLINUZ=$KMODDIR/vmlinuz
 	KSRC_TAR=$PKGROOT/usr/src/linux-source-$KSERIES.tar.xz
 	# Build with the kernel's own release's toolchain: in a build root of
 	# that suite unless the machine runs it.  KROOT=host forces the
 	# machine's own toolchain, KROOT=<suite> a root.
 	case "$kroot" in
 	host) KROOT= ;;
-	'') KROOT=$KSUITE
-	    [ "$(host_codename)" != "$KSUITE" ] || KROOT= ;;
+	'') KROOT=$(dist_codename "$KDIST")
+	    [ "$(host_codename)" != "$KROOT" ] || KROOT= ;;
 	*) KROOT=$kroot ;;
 	esac
 	return 0

@@ -66,9 +66,12 @@ for name in $(kernel_pkgs "$KSUITE" "$KABI" "$KSERIES" "$KFLAVOUR"); do
 	fi
 done
 # The headers package expects to live in /usr/src: point its Makefile at the
-# unpacked copy of the -common part (sed -i writes a new file, so a copy
-# hard-linked from another checkout keeps its own).
-sed -i "s|^include .*/usr/src/linux-headers-|include $PKGROOT/usr/src/linux-headers-|" "$KDIR/Makefile"
+# unpacked copy of the -common part (7.x's names it in KBUILD_OUTPUT too;
+# sed -i writes a new file, so a copy hard-linked from another checkout
+# keeps its own).
+sed -i -e "s|^include .*/usr/src/linux-headers-|include $PKGROOT/usr/src/linux-headers-|" \
+	-e "s|^KBUILD_OUTPUT=.*/usr/src/linux-headers-|KBUILD_OUTPUT=$PKGROOT/usr/src/linux-headers-|" \
+	"$KDIR/Makefile"
 # The kernel's own release's toolchain.
 [ -z "$KROOT" ] || "$top/scripts/debian-root.sh" create "$KROOT"
 info "kernel $KVER ready: headers $KDIR, image $VMLINUZ${KROOT:+, built in the $KROOT root}"
