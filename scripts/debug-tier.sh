@@ -41,7 +41,10 @@ make -s -C "$top" modules || die "kvm-split does not build against $tree"
 info "debug tier: modules and selftests built in $(($(date +%s) - t))s"
 
 OUT=$BUILD/$KVER
-cat "$top/selftests/tests.list" "$top/selftests/debug.list" >"$OUT/debug-tier.list"
+# EXTRA_LIST: more entries (make -C selftests fuzz KERNEL=debug), before
+# debug.list so that its kmemleak scan comes last.
+cat "$top/selftests/tests.list" ${EXTRA_LIST:-} "$top/selftests/debug.list" \
+	>"$OUT/debug-tier.list"
 rc=0
 LOGDIR=$BUILD/test-logs-debug "$top/scripts/vm-run.sh" "$OUT/debug-tier.list" "$@" || rc=1
 
