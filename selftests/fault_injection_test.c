@@ -174,76 +174,6 @@ static void fresh_slot(uint64_t npages, uint32_t flags)
 		    npages, after.p4k - before.p4k, after.p2m - before.p2m);
 }
 
-static void write_file(const char *path, const char *val)
-{
-	ks_write_param(path, val);
-}
-
-/*
- * fail-nth and the failslab / fail_page_alloc attributes that let it fail
- * sleeping (GFP_KERNEL) and order-0 allocations, as the page-table
- * allocations are.  Their probability stays 0: only fail-nth injects.
- */
-static void fault_injection_setup(void)
-{
-	static const char * const need[] = {
-		"/proc/thread-self/fail-nth",
-		"/sys/kernel/debug/failslab/ignore-gfp-wait",
-		"/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait",
-		"/sys/kernel/debug/fail_page_alloc/min-order",
-	};
-	const char *tier = getenv("KS_TIER");
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(need); i++) {
-		if (!access(need[i], W_OK))
-			continue;
-		if (tier && !strcmp(tier, "debug"))
-			TEST_FAIL("%s: %s: the debug kernel must have fault injection",
-				  need[i], strerror(errno));
-		print_skip("no fault injection in this kernel (%s: %s; needs CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAULT_INJECTION_DEBUG_FS)",
-			   need[i], strerror(errno));
-		exit(KSFT_SKIP);
-	}
-	write_file("/sys/kernel/debug/failslab/ignore-gfp-wait", "N");
-	write_file("/sys/kernel/debug/failslab/verbose", "1");
-	write_file("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N");
-	write_file("/sys/kernel/debug/fail_page_alloc/min-order", "0");
-	write_file("/sys/kernel/debug/fail_page_alloc/verbose", "1");
-	fail_nth_fd = open("/proc/thread-self/fail-nth", O_RDWR);
-	TEST_ASSERT(fail_nth_fd >= 0, "open fail-nth: %s", strerror(errno));
-}
-
-static void fault_injection_restore(void)
-{
-	write_file("/sys/kernel/debug/failslab/ignore-gfp-wait", "Y");
-	write_file("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "Y");
-	write_file("/sys/kernel/debug/fail_page_alloc/min-order", "1");
-	close(fail_nth_fd);
-}
-
-/* Make the @n-th allocation of this thread from now on fail. */
-static void fail_nth_arm(int n)
-{
-	char buf[16];
-	int len = snprintf(buf, sizeof(buf), "%d", n);
-
-	TEST_ASSERT(pwrite(fail_nth_fd, buf, len, 0) == len,
-		    "write fail-nth: %s", strerror(errno));
-}
-
-/* Disarm; returns true if the failure was injected. */
-static bool fail_nth_disarm(void)
-{
-	char buf[16] = "";
-	ssize_t len = pread(fail_nth_fd, buf, sizeof(buf) - 1, 0);
-
-	TEST_ASSERT(len > 0, "read fail-nth: %s", strerror(errno));
-	TEST_ASSERT(pwrite(fail_nth_fd, "0", 1, 0) == 1,
-		    "write fail-nth: %s", strerror(errno));
-	return atoi(buf) == 0;
-}
-
 static int split_ioctl(struct kvm_split_huge_pages *args)
 {
 	return ioctl(vm->fd, KVM_SPLIT_HUGE_PAGES, args) ? -errno : 0;
@@ -266,9 +196,9 @@ static void test_split_one_step(void)
 
 		fresh_slot(SMALL_PAGES, 0);
 		before = get_stats();
-		fail_nth_arm(n);
+		ks_fail_nth_arm(fail_nth_fd, n);
 		r = split_ioctl(&args);
-		injected = fail_nth_disarm();
+		injected = ks_fail_nth_disarm(fail_nth_fd);
 		k = args.split;
 
 		if (r) {
@@ -342,9 +272,9 @@ static void test_split_progress(void)
 		TEST_ASSERT_EQ(ks_split(vm, TEST_SLOT, 0, STEP_PAGES, SZ_4K),
 			       huge);
 		before = get_stats();
-		fail_nth_arm(n);
+		ks_fail_nth_arm(fail_nth_fd, n);
 		r = split_ioctl(&args);
-		injected = fail_nth_disarm();
+		injected = ks_fail_nth_disarm(fail_nth_fd);
 		TEST_ASSERT(injected, "nth %d: no failure injected", n);
 		TEST_ASSERT(r == 0, "nth %d: returned %d after progress", n, r);
 		if (args.num_pages == 0) {
@@ -399,9 +329,9 @@ static void test_lower_cap(void)
 
 		fresh_slot(SMALL_PAGES, 0);
 		before = get_stats();
-		fail_nth_arm(n);
+		ks_fail_nth_arm(fail_nth_fd, n);
 		r = set_flags(KVM_MEM_MAX_PAGE_4K);
-		injected = fail_nth_disarm();
+		injected = ks_fail_nth_disarm(fail_nth_fd);
 		after = get_stats();
 
 		if (r) {
@@ -454,9 +384,9 @@ static void test_raise_cap(void)
 
 		fresh_slot(SMALL_PAGES, KVM_MEM_MAX_PAGE_4K);
 		before = get_stats();
-		fail_nth_arm(n);
+		ks_fail_nth_arm(fail_nth_fd, n);
 		r = set_flags(0);
-		injected = fail_nth_disarm();
+		injected = ks_fail_nth_disarm(fail_nth_fd);
 		if (r) {
 			TEST_ASSERT(injected && r == -ENOMEM,
 				    "nth %d: raising the cap failed with %d", n, r);
@@ -503,9 +433,9 @@ static void test_clear_presplit(void)
 		for (i = 0; i < SMALL_PAGES; i++)
 			TEST_ASSERT(test_bit(i, bmap), "page %lu not dirty", i);
 		before = get_stats();
-		fail_nth_arm(n);
+		ks_fail_nth_arm(fail_nth_fd, n);
 		r = ioctl(vm->fd, KVM_CLEAR_DIRTY_LOG, &clear) ? -errno : 0;
-		injected = fail_nth_disarm();
+		injected = ks_fail_nth_disarm(fail_nth_fd);
 		TEST_ASSERT(r == 0, "nth %d: chunked KVM_CLEAR_DIRTY_LOG returned %d",
 			    n, r);
 		if (get_stats().split_2m - before.split_2m < SMALL_HUGE)
@@ -547,7 +477,7 @@ int main(int argc, char *argv[])
 {
 	TEST_ASSERT(kvm_check_cap(KVM_CAP_SPLIT_HUGE_PAGES) & SZ_4K,
 		    "KVM_CAP_SPLIT_HUGE_PAGES missing: not kvm-split's KVM");
-	fault_injection_setup();
+	fail_nth_fd = ks_fail_nth_open();
 
 	vm = __vm_create_with_one_vcpu(&vcpu, BIG_PAGES, guest_code);
 	virt_map(vm, TEST_GPA, TEST_GPA, BIG_PAGES);
@@ -565,6 +495,6 @@ int main(int argc, char *argv[])
 	test_clear_presplit();
 
 	kvm_vm_free(vm);
-	fault_injection_restore();
+	ks_fail_nth_close(fail_nth_fd);
 	return 0;
 }

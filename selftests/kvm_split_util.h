@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -260,6 +261,81 @@ static inline void ks_write_param(const char *path, const char *val)
 	TEST_ASSERT(write(fd, val, strlen(val)) == (ssize_t)strlen(val),
 		    "write %s to %s: %s", val, path, strerror(errno));
 	close(fd);
+}
+
+/*
+ * Allocation failures injected into the calling thread only, with
+ * /proc/thread-self/fail-nth (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC,
+ * CONFIG_FAULT_INJECTION_DEBUG_FS; the debug kernel): writing N makes the
+ * N-th slab or page allocation of the thread fail, reading it back says
+ * whether it did.  ks_fail_nth_open() lets failslab and fail_page_alloc
+ * fail sleeping (GFP_KERNEL) and order-0 allocations, as page tables are;
+ * their probability stays 0, so no other task is affected.  On a kernel
+ * without fault injection it SKIPs the test, naming what is missing; in
+ * the debug tier (KS_TIER=debug) that is a failure.  Returns the fail-nth
+ * file descriptor.
+ */
+static inline int ks_fail_nth_open(void)
+{
+	static const char * const need[] = {
+		"/proc/thread-self/fail-nth",
+		"/sys/kernel/debug/failslab/ignore-gfp-wait",
+		"/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait",
+		"/sys/kernel/debug/fail_page_alloc/min-order",
+	};
+	const char *tier = getenv("KS_TIER");
+	unsigned int i;
+	int fd;
+
+	for (i = 0; i < ARRAY_SIZE(need); i++) {
+		if (!access(need[i], W_OK))
+			continue;
+		if (tier && !strcmp(tier, "debug"))
+			TEST_FAIL("%s: %s: the debug kernel must have fault injection",
+				  need[i], strerror(errno));
+		print_skip("no fault injection in this kernel (%s: %s; needs CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAULT_INJECTION_DEBUG_FS)",
+			   need[i], strerror(errno));
+		exit(KSFT_SKIP);
+	}
+	ks_write_param("/sys/kernel/debug/failslab/ignore-gfp-wait", "N");
+	ks_write_param("/sys/kernel/debug/failslab/verbose", "1");
+	ks_write_param("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N");
+	ks_write_param("/sys/kernel/debug/fail_page_alloc/min-order", "0");
+	ks_write_param("/sys/kernel/debug/fail_page_alloc/verbose", "1");
+	fd = open("/proc/thread-self/fail-nth", O_RDWR);
+	TEST_ASSERT(fd >= 0, "open fail-nth: %s", strerror(errno));
+	return fd;
+}
+
+/* Put failslab and fail_page_alloc back as ks_fail_nth_open() found them. */
+static inline void ks_fail_nth_close(int fd)
+{
+	ks_write_param("/sys/kernel/debug/failslab/ignore-gfp-wait", "Y");
+	ks_write_param("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "Y");
+	ks_write_param("/sys/kernel/debug/fail_page_alloc/min-order", "1");
+	close(fd);
+}
+
+/* Make the @n-th allocation of this thread from now on fail. */
+static inline void ks_fail_nth_arm(int fd, int n)
+{
+	char buf[16];
+	int len = snprintf(buf, sizeof(buf), "%d", n);
+
+	TEST_ASSERT(pwrite(fd, buf, len, 0) == len, "write fail-nth: %s",
+		    strerror(errno));
+}
+
+/* Disarm; returns true if the failure was injected. */
+static inline bool ks_fail_nth_disarm(int fd)
+{
+	char buf[16] = "";
+	ssize_t len = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	TEST_ASSERT(len > 0, "read fail-nth: %s", strerror(errno));
+	TEST_ASSERT(pwrite(fd, "0", 1, 0) == 1, "write fail-nth: %s",
+		    strerror(errno));
+	return atoi(buf) == 0;
 }
 
 /*

@@ -28,6 +28,10 @@
  *  - the chunked KVM_CLEAR_DIRTY_LOG, which falls back to write-locked
  *    chunks once shadow pages exist, splits L2's mappings and logs every
  *    page L2 (and L1) writes afterwards.
+ *
+ * With -f (debug kernel, selftests/debug.list) it sweeps allocation
+ * failures (fail-nth, see ks_fail_nth_open()) over the shadow MMU's split
+ * path instead, see fi_split() and fi_lower_cap().
  */
 #include <sys/prctl.h>
 #include <linux/bitmap.h>
@@ -53,6 +57,10 @@
 #define NPT_USER	BIT_ULL(2)
 #define NPT_HUGE	BIT_ULL(7)
 #define NPT_TABLE	(NPT_PRESENT | NPT_WRITABLE | NPT_USER)
+
+/* Counts the zaps of kvm_split_zap_shadow_huge() (no delay). */
+#define ZAP_SYM		"kvm_zap_gfn_range"
+#define ZAP_PROBE	ZAP_SYM ":0"
 
 /* What the next pass covers and writes, set by the host. */
 static uint64_t guest_gen, guest_pages;
@@ -102,6 +110,7 @@ static void l1_guest_code(struct svm_test_data *svm, uint64_t npt)
 static struct kvm_vm *vm;
 static struct kvm_vcpu *vcpu;
 static uint64_t test_pages;
+static bool quiet;
 
 /* A zeroed page of L1's memory for an NPT table; returns its GPA. */
 static uint64_t npt_alloc_table(void)
@@ -239,8 +248,9 @@ static void map_both(uint64_t l1_1g, uint64_t l1_2m, uint64_t l2_1g,
 		    "L2 mapped 1g %+ld 2m %+ld, shadow pages %+ld",
 		    get_stats().p1g - s.p1g, get_stats().p2m - s.p2m,
 		    get_stats().shadow_pages - s.shadow_pages);
-	pr_info("L1 (TDP MMU) maps the slot with %lu 1G + %lu 2M, L2 (shadow MMU, %ld shadow pages) with %lu 1G + %lu 2M\n",
-		l1_1g, l1_2m, get_stats().shadow_pages, l2_1g, l2_2m);
+	if (!quiet)
+		pr_info("L1 (TDP MMU) maps the slot with %lu 1G + %lu 2M, L2 (shadow MMU, %ld shadow pages) with %lu 1G + %lu 2M\n",
+			l1_1g, l1_2m, get_stats().shadow_pages, l2_1g, l2_2m);
 }
 
 /*
@@ -334,7 +344,7 @@ static void test_cap_budget(void)
 {
 	const uint64_t size = 128ULL << 20, n = size / SZ_2M;
 	struct stats s, t;
-	uint64_t split, left;
+	uint64_t split, left, zaps;
 
 	create_vm(VM_MEM_SRC_ANONYMOUS_HUGETLB_2MB, size, 0, SZ_2M);
 	TEST_ASSERT(!ioctl(vm->fd, KVM_SET_NR_MMU_PAGES, 64UL),
@@ -354,15 +364,24 @@ static void test_cap_budget(void)
 	pr_info("split with 64 MMU pages: L1 %lu 2M split; L2 %lu split, %lu left 2M (-ENOSPC, best effort); the ioctl returned 0\n",
 		n, split, left);
 
-	/* Lowering the cap: nothing left above it, L2's rest zapped. */
+	/*
+	 * Lowering the cap: nothing left above it, L2's rest zapped, one
+	 * kvm_zap_gfn_range() per 2M SPTE left (counted by the delay module,
+	 * with no delay).
+	 */
+	ks_delay_load(ZAP_PROBE);
+	zaps = ks_delay_count(ZAP_SYM);
 	s = get_stats();
 	vm_mem_region_set_flags(vm, TEST_SLOT, KVM_MEM_MAX_PAGE_4K);
 	t = get_stats();
-	TEST_ASSERT(t.p2m == s.p2m - (int64_t)left && t.p1g == s.p1g,
-		    "%ld 2M mappings above a 4K cap", t.p2m - (s.p2m - (int64_t)left));
-	TEST_ASSERT_EQ(t.p2m, 0);
-	pr_info("cap 4K: %lu 2M shadow SPTEs the split could not split zapped, none left above the cap\n",
-		left);
+	zaps = ks_delay_count(ZAP_SYM) - zaps;
+	ks_delay_unload();
+	TEST_ASSERT(t.p2m == 0 && t.p1g == 0 && t.p2m == s.p2m - (int64_t)left,
+		    "2M mappings above a 4K cap: %ld (%ld before)", t.p2m, s.p2m);
+	TEST_ASSERT_EQ(t.shadow_pages, s.shadow_pages);
+	TEST_ASSERT_EQ(zaps, left);
+	pr_info("cap 4K: the %lu 2M shadow SPTEs the split could not split zapped (%lu zaps), none left above the cap\n",
+		left, zaps);
 
 	/* L2 faults its zapped pages back with 4K SPTEs; L1 too. */
 	run_pass(1, 3);
@@ -432,8 +451,229 @@ static void test_dirty_log_chunked(void)
 	free(bmap);
 }
 
+/*
+ * Fault injection (-f).  The shadow MMU refills its split caches
+ * (kvm->arch.split_*_cache: rmap descriptors, page headers, page tables,
+ * KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE = 40 each) only when one is empty, and
+ * keeps them for the VM's life.  So each case makes a fresh VM whose L1
+ * and L2 map FI_WARM + FI_HUGE 2M pages, and splits the first FI_WARM
+ * first, unarmed: that fills the caches once and empties the header and
+ * page caches again.  The armed call on the last FI_HUGE pages then
+ * refills them: failing each of those allocations in turn, then the TDP
+ * MMU's own.  The page stats cover both MMUs; shadow splits are counted by
+ * mmu_cache_miss, as above.
+ */
+#define FI_WARM		40
+#define FI_HUGE		4
+#define FI_FIRST	(FI_WARM * 512ULL)
+#define FI_MAX_NTH	400
+
+static void fi_create(void)
+{
+	struct stats s;
+
+	create_vm(VM_MEM_SRC_ANONYMOUS_HUGETLB_2MB,
+		  (FI_WARM + FI_HUGE) * SZ_2M, 0, SZ_2M);
+	map_both(0, FI_WARM + FI_HUGE, 0, FI_WARM + FI_HUGE);
+	s = get_stats();
+	TEST_ASSERT_EQ(ks_split(vm, TEST_SLOT, 0, FI_FIRST, SZ_4K), FI_WARM);
+	assert_delta("warm-up split", &s, (struct stats){
+		.p2m = -2 * FI_WARM, .p4k = 2 * FI_FIRST, .split_2m = FI_WARM,
+		.shadow_pages = FI_WARM });
+}
+
+/* L1 and L2 read back what they wrote, and write again. */
+static void fi_check_data(void)
+{
+	run_pass(1, 3);
+	run_pass(2, 4);
+}
+
+/*
+ * KVM_SPLIT_HUGE_PAGES of the last FI_HUGE 2M pages, each allocation
+ * failing in turn.  The shadow MMU's walk runs first and is best effort:
+ * a failed refill leaves that one 2M SPTE huge (the next one refills
+ * again) and is not reported; the TDP MMU's walk then reports -ENOMEM
+ * with the range unchanged and split_huge_failed + 1, as documented.  A
+ * repeat splits what is left in both.
+ */
+static void fi_split(int fd)
+{
+	int n, shadow_failed = 0, tdp_failed = 0, tolerated = 0;
+
+	for (n = 1; n <= FI_MAX_NTH; n++) {
+		struct kvm_split_huge_pages args = {
+			.slot = TEST_SLOT, .first_page = FI_FIRST,
+			.num_pages = FI_HUGE * 512, .page_size = SZ_4K,
+		};
+		uint64_t failed;
+		int64_t shadow, k;
+		struct stats s;
+		bool injected;
+		int r;
+
+		fi_create();
+		s = get_stats();
+		failed = vm_get_stat(vm, "split_huge_failed");
+		ks_fail_nth_arm(fd, n);
+		r = ioctl(vm->fd, KVM_SPLIT_HUGE_PAGES, &args) ? -errno : 0;
+		injected = ks_fail_nth_disarm(fd);
+		shadow = get_stats().shadow_pages - s.shadow_pages;
+		k = args.split;
+
+		if (r) {
+			TEST_ASSERT(injected && r == -ENOMEM,
+				    "nth %d: KVM_SPLIT_HUGE_PAGES failed with %d", n, r);
+			TEST_ASSERT(args.first_page == FI_FIRST &&
+				    args.num_pages == FI_HUGE * 512 &&
+				    k < FI_HUGE && shadow == FI_HUGE,
+				    "nth %d: -ENOMEM at %llu+%llu, TDP MMU split %ld, shadow MMU %ld",
+				    n, args.first_page, args.num_pages, k, shadow);
+			TEST_ASSERT_EQ(vm_get_stat(vm, "split_huge_failed"), failed + 1);
+			tdp_failed++;
+		} else {
+			TEST_ASSERT(args.num_pages == 0 && k == FI_HUGE,
+				    "nth %d: returned 0 with %llu pages left, %ld split",
+				    n, args.num_pages, k);
+			TEST_ASSERT(shadow == FI_HUGE ||
+				    (injected && shadow == FI_HUGE - 1),
+				    "nth %d: the shadow MMU split %ld of %d", n,
+				    shadow, FI_HUGE);
+			TEST_ASSERT_EQ(vm_get_stat(vm, "split_huge_failed"), failed);
+			shadow_failed += shadow < FI_HUGE;
+			tolerated += injected && shadow == FI_HUGE;
+		}
+		assert_delta("armed split", &s, (struct stats){
+			.p2m = -(k + shadow), .p4k = (k + shadow) * 512,
+			.split_2m = k, .shadow_pages = shadow });
+
+		/* A repeat splits the rest of both; nothing 2M is left. */
+		TEST_ASSERT_EQ(ks_split(vm, TEST_SLOT, FI_FIRST, FI_HUGE * 512,
+					SZ_4K), FI_HUGE - k);
+		assert_delta("repeat", &s, (struct stats){
+			.p2m = -2 * FI_HUGE, .p4k = 2 * FI_HUGE * 512,
+			.split_2m = FI_HUGE, .shadow_pages = FI_HUGE });
+		fi_check_data();
+		assert_delta("passes", &s, (struct stats){
+			.p2m = -2 * FI_HUGE, .p4k = 2 * FI_HUGE * 512,
+			.split_2m = FI_HUGE, .shadow_pages = FI_HUGE });
+		kvm_vm_free(vm);
+		if (!injected)
+			break;
+	}
+	TEST_ASSERT(n <= FI_MAX_NTH, "more than %d allocations", FI_MAX_NTH);
+	TEST_ASSERT(shadow_failed && tdp_failed,
+		    "a path was not reached: shadow MMU failures %d, TDP MMU -ENOMEM %d",
+		    shadow_failed, tdp_failed);
+	pr_info("split: %d allocations failed in turn: %d left one L2 2M SPTE huge (0 returned, best effort), %d -ENOMEM from the TDP MMU (range unchanged), %d tolerated; every repeat split the rest, data intact\n",
+		n - 1, shadow_failed, tdp_failed, tolerated);
+}
+
+static int set_flags(uint32_t flags)
+{
+	struct userspace_mem_region *region = memslot2region(vm, TEST_SLOT);
+
+	return __vm_set_user_memory_region(vm, TEST_SLOT, flags, TEST_GPA,
+					   test_pages * SZ_4K,
+					   region->host_mem) ? -errno : 0;
+}
+
+/*
+ * Lowering the cap to 4K, each allocation failing in turn: either the
+ * memslot update fails with -ENOMEM and nothing changes, or it returns 0
+ * with no 2M mapping left in either MMU: split whole; or a shadow MMU
+ * refill failed and kvm_split_zap_shadow_huge() zapped the SPTE it left
+ * (one kvm_zap_gfn_range(), counted by the delay module); or the TDP
+ * MMU's split failed and the whole slot was zapped (one zap too).
+ */
+static void fi_lower_cap(int fd)
+{
+	int n, enomem = 0, whole = 0, shadow_zap = 0, slot_zap = 0;
+
+	ks_delay_load(ZAP_PROBE);
+	for (n = 1; n <= FI_MAX_NTH; n++) {
+		int64_t shadow, k;
+		struct stats s, t;
+		uint64_t zaps;
+		bool injected;
+		int r;
+
+		fi_create();
+		s = get_stats();
+		zaps = ks_delay_count(ZAP_SYM);
+		ks_fail_nth_arm(fd, n);
+		r = set_flags(KVM_MEM_MAX_PAGE_4K);
+		injected = ks_fail_nth_disarm(fd);
+		t = get_stats();
+		zaps = ks_delay_count(ZAP_SYM) - zaps;
+		shadow = t.shadow_pages - s.shadow_pages;
+		k = t.split_2m - s.split_2m;
+
+		if (r) {
+			TEST_ASSERT(injected && r == -ENOMEM,
+				    "nth %d: lowering the cap failed with %d", n, r);
+			assert_delta("failed update", &s, (struct stats){});
+			TEST_ASSERT_EQ(zaps, 0);
+			fi_check_data();
+			assert_delta("passes, not capped", &s, (struct stats){});
+			enomem++;
+			kvm_vm_free(vm);
+			continue;
+		}
+		/* The cap holds when the ioctl returns. */
+		TEST_ASSERT(t.p2m == 0 && t.p1g == 0,
+			    "nth %d: 2M %ld, 1G %ld mappings above a 4K cap",
+			    n, t.p2m, t.p1g);
+		if (k < FI_HUGE) {
+			TEST_ASSERT(injected && shadow == FI_HUGE && zaps == 1,
+				    "nth %d: TDP MMU split %ld, shadow MMU %ld, %lu zaps",
+				    n, k, shadow, zaps);
+			slot_zap++;
+		} else if (shadow < FI_HUGE) {
+			TEST_ASSERT(injected && shadow == FI_HUGE - 1 && zaps == 1,
+				    "nth %d: shadow MMU split %ld, %lu zaps", n,
+				    shadow, zaps);
+			shadow_zap++;
+		} else {
+			TEST_ASSERT(shadow == FI_HUGE && zaps == 0 &&
+				    t.p4k - s.p4k == 2 * FI_HUGE * 512,
+				    "nth %d: split whole, but 4k %+ld, %lu zaps",
+				    n, t.p4k - s.p4k, zaps);
+			whole++;
+		}
+		fi_check_data();
+		t = get_stats();
+		TEST_ASSERT(t.p2m == 0 && t.p1g == 0,
+			    "nth %d: faulted back above the cap: 2M %ld, 1G %ld",
+			    n, t.p2m, t.p1g);
+		kvm_vm_free(vm);
+		if (!injected)
+			break;
+	}
+	ks_delay_unload();
+	TEST_ASSERT(n <= FI_MAX_NTH, "more than %d allocations", FI_MAX_NTH);
+	TEST_ASSERT(enomem && shadow_zap && slot_zap,
+		    "a path was not reached: -ENOMEM %d, shadow zap %d, slot zap %d",
+		    enomem, shadow_zap, slot_zap);
+	pr_info("lower the cap to 4K: %d allocations failed in turn: %d -ENOMEM (unchanged), %d shadow SPTE left by the split and zapped, %d slot zaps after a TDP MMU failure, %d whole splits; no 2M mapping left after any success, data intact\n",
+		n - 1, enomem, shadow_zap, slot_zap, whole);
+}
+
 int main(int argc, char *argv[])
 {
+	bool fault_injection = false;
+	int opt, fd;
+
+	while ((opt = getopt(argc, argv, "f")) != -1) {
+		switch (opt) {
+		case 'f':
+			fault_injection = true;
+			break;
+		default:
+			printf("usage: %s [-f]\n", argv[0]);
+			exit(KSFT_FAIL);
+		}
+	}
 	TEST_ASSERT(kvm_check_cap(KVM_CAP_SPLIT_HUGE_PAGES) & SZ_4K,
 		    "KVM_CAP_SPLIT_HUGE_PAGES missing: not kvm-split's KVM, or no TDP MMU");
 	TEST_ASSERT(kvm_check_cap(KVM_CAP_MEMSLOT_PAGE_SIZES) ==
@@ -447,6 +687,14 @@ int main(int argc, char *argv[])
 	/* Keep the default slot on 4K pages, see split_huge_pages_test. */
 	TEST_ASSERT(!prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), "PR_SET_THP_DISABLE");
 
+	if (fault_injection) {
+		fd = ks_fail_nth_open();
+		quiet = true;
+		fi_split(fd);
+		fi_lower_cap(fd);
+		ks_fail_nth_close(fd);
+		return 0;
+	}
 	test_split();
 	test_cap();
 	test_cap_budget();
