@@ -112,8 +112,9 @@ MODULE_PARM_DESC(clear_dirty_log_unsafe_skip_drain,
 /*
  * Test only: after the drain, re-arm as if shadow-MMU pages had appeared
  * since the call began (kvm_split_rearm_shared()'s write-locked fallback),
- * which the test VM cannot otherwise reach: it cannot run a nested guest
- * on nested NPT.  Safe: the fallback is upstream's re-arm.
+ * which no test reaches otherwise: shadow pages (L2 on nested NPT,
+ * split_huge_pages_npt_test) would have to appear within the call.
+ * Safe: the fallback is upstream's re-arm.
  */
 static bool clear_dirty_log_test_fallback;
 module_param(clear_dirty_log_test_fallback, bool, 0644);

@@ -67,9 +67,9 @@
  * what the machine offers (THP, free 2M and 1G hugetlb pages), printed at
  * the start.
  *
- * Not covered: nested guests (the 6.12 selftests library cannot run L2 on
- * nested NPT; split_huge_pages_nested_test covers what it can), guest_memfd
- * slots, the dirty ring.
+ * Not covered: nested guests (split_huge_pages_nested_test and, with L2 on
+ * nested NPT and so the shadow MMU, split_huge_pages_npt_test cover them),
+ * guest_memfd slots, the dirty ring.
  *
  * tests.list runs a CI size (split_fuzz, a random seed each run);
  * "make -C selftests fuzz FUZZ_ARGS='-n 100000 -s <seed>'" a long run.

@@ -54,7 +54,9 @@
  *    none; the caller asks again under each walk's hold and falls back to
  *    upstream's write-locked re-arm if they appeared at any time since the
  *    call began (kvm-split's own code; the test-only parameter
- *    clear_dirty_log_test_fallback forces it).
+ *    clear_dirty_log_test_fallback forces it).  A VM that has shadow
+ *    pages when the call begins takes the write-locked path throughout
+ *    (selftests/split_huge_pages_npt_test.c, L2 on nested NPT).
  * Widened by selftests/clear_dirty_log_race_test.c (a delay after
  * make_spte() returns, a zapper, first touches with initially-set); the
  * other orderings above are upstream's and are not widened by a test.

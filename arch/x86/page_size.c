@@ -42,8 +42,12 @@ u32 kvm_arch_memslot_page_sizes(struct kvm *kvm)
  * in it; that changes no entry, and an empty head is never locked, so an
  * empty head still reads as zero.
  *
- * Not exercised at runtime here: the selftests library of 6.12 cannot run
- * an L2 guest on nested NPT, the only user of the shadow MMU under TDP.
+ * Exercised by selftests/split_huge_pages_npt_test.c, whose L2 runs on
+ * nested NPT (the shadow MMU's only user under TDP): with the VM's shadow
+ * page budget (KVM_SET_NR_MMU_PAGES) too small for the split, which stops
+ * with -ENOSPC, every 2M SPTE left is zapped here, one kvm_zap_gfn_range()
+ * each; with -f on the debug kernel, after each allocation of the split
+ * caches' refill failed in turn, the one SPTE it left.
  *
  * Locking: kvm->slots_lock held, no mmu_lock (kvm_zap_gfn_range() takes
  * it).

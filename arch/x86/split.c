@@ -169,7 +169,18 @@ int kvm_arch_split_huge_pages(struct kvm *kvm,
 
 	/*
 	 * Nested guests' huge mappings.  Upstream's walk yields mmu_lock as
-	 * needed and is best effort on -ENOMEM; its count is not reported.
+	 * needed and is best effort: a failed refill of its split caches
+	 * (-ENOMEM) or the VM's shadow page budget (-ENOSPC) leaves that
+	 * SPTE huge, and it reports neither that nor a count.  So @count, the
+	 * split_huge_* stats and the result cover the TDP MMU only; the shadow
+	 * MMU's splits show in upstream's page stats and mmu_cache_miss (one
+	 * new shadow page each).  Counting them here would take a hook in
+	 * upstream's shadow_mmu_try_split_huge_page() and per-VM state, in
+	 * every series' patches, for a walk kvm-split leaves as upstream's;
+	 * a lowered cap zaps what it leaves (kvm_split_zap_shadow_huge()),
+	 * and KVM_CLEAR_DIRTY_LOG write-protects it whole as upstream does.
+	 * Exercised by selftests/split_huge_pages_npt_test.c (L2 on nested
+	 * NPT; -f sweeps allocation failures on the debug kernel).
 	 */
 	if (kvm_memslots_have_rmaps(kvm)) {
 		write_lock(&kvm->mmu_lock);
