@@ -65,6 +65,7 @@ compat=$SHARED/kvm_split_compat_generated.h
 	probe GVA_T 'typedef u64 gva_t;'
 	probe STAT_BY_TOKEN 'kvm_get_stat(stats, #stat'
 	probe SVM_OWN_STACK 'generic_svm_setup(struct svm_test_data .svm, void .guest_rip);'
+	probe SVM_MISC_CTL 'u64 misc_ctl;'
 	echo "#include \"$top/selftests/kvm_split_compat.h\""
 } >"$compat.tmp"
 cmp -s "$compat.tmp" "$compat" && rm "$compat.tmp" || mv "$compat.tmp" "$compat"

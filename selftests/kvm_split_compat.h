@@ -60,4 +60,14 @@
 #define ks_generic_svm_setup(svm, rip, rsp)	generic_svm_setup(svm, rip, rsp)
 #endif
 
+/*
+ * 7.x: the VMCB's nested_ctl is named misc_ctl, and its nested paging bit
+ * SVM_MISC_ENABLE_NP.
+ */
+#ifdef KS_HAVE_SVM_MISC_CTL
+#define ks_vmcb_enable_np(ctrl)	((ctrl)->misc_ctl |= SVM_MISC_ENABLE_NP)
+#else
+#define ks_vmcb_enable_np(ctrl)	((ctrl)->nested_ctl |= SVM_NESTED_CTL_NP_ENABLE)
+#endif
+
 #endif /* SELFTEST_KVM_SPLIT_COMPAT_H */

@@ -93,7 +93,7 @@ static unsigned long l2_stack[L2_STACK_SIZE];
 static void l1_guest_code(struct svm_test_data *svm, uint64_t npt)
 {
 	ks_generic_svm_setup(svm, l2_guest_code, &l2_stack[L2_STACK_SIZE]);
-	svm->vmcb->control.nested_ctl |= SVM_NESTED_CTL_NP_ENABLE;
+	ks_vmcb_enable_np(&svm->vmcb->control);
 	svm->vmcb->control.nested_cr3 = npt;
 
 	for (;;) {
