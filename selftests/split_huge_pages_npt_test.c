@@ -29,9 +29,10 @@
  *    chunks once shadow pages exist, splits L2's mappings and logs every
  *    page L2 (and L1) writes afterwards.
  *
- * With -f (debug kernel, selftests/debug.list) it sweeps allocation
- * failures (fail-nth, see ks_fail_nth_open()) over the shadow MMU's split
- * path instead, see fi_split() and fi_lower_cap().
+ * With -f split or -f cap (debug kernel, selftests/debug.list) it sweeps
+ * allocation failures (fail-nth, see ks_fail_nth_open()) over the shadow
+ * MMU's split path instead, see fi_split() and fi_lower_cap().  Each
+ * case needs a fresh VM, so a sweep takes minutes there: one per run.
  */
 #include <sys/prctl.h>
 #include <linux/bitmap.h>
@@ -661,19 +662,22 @@ static void fi_lower_cap(int fd)
 
 int main(int argc, char *argv[])
 {
-	bool fault_injection = false;
+	const char *fault_injection = NULL;
 	int opt, fd;
 
-	while ((opt = getopt(argc, argv, "f")) != -1) {
+	while ((opt = getopt(argc, argv, "f:")) != -1) {
 		switch (opt) {
 		case 'f':
-			fault_injection = true;
+			fault_injection = optarg;
 			break;
 		default:
-			printf("usage: %s [-f]\n", argv[0]);
+			printf("usage: %s [-f split|cap]\n", argv[0]);
 			exit(KSFT_FAIL);
 		}
 	}
+	TEST_ASSERT(!fault_injection || !strcmp(fault_injection, "split") ||
+		    !strcmp(fault_injection, "cap"),
+		    "-f %s: not split or cap", fault_injection);
 	TEST_ASSERT(kvm_check_cap(KVM_CAP_SPLIT_HUGE_PAGES) & SZ_4K,
 		    "KVM_CAP_SPLIT_HUGE_PAGES missing: not kvm-split's KVM, or no TDP MMU");
 	TEST_ASSERT(kvm_check_cap(KVM_CAP_MEMSLOT_PAGE_SIZES) ==
@@ -690,8 +694,10 @@ int main(int argc, char *argv[])
 	if (fault_injection) {
 		fd = ks_fail_nth_open();
 		quiet = true;
-		fi_split(fd);
-		fi_lower_cap(fd);
+		if (!strcmp(fault_injection, "split"))
+			fi_split(fd);
+		else
+			fi_lower_cap(fd);
 		ks_fail_nth_close(fd);
 		return 0;
 	}

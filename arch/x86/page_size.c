@@ -46,7 +46,7 @@ u32 kvm_arch_memslot_page_sizes(struct kvm *kvm)
  * nested NPT (the shadow MMU's only user under TDP): with the VM's shadow
  * page budget (KVM_SET_NR_MMU_PAGES) too small for the split, which stops
  * with -ENOSPC, every 2M SPTE left is zapped here, one kvm_zap_gfn_range()
- * each; with -f on the debug kernel, after each allocation of the split
+ * each; with -f cap on the debug kernel, after each allocation of the split
  * caches' refill failed in turn, the one SPTE it left.
  *
  * Locking: kvm->slots_lock held, no mmu_lock (kvm_zap_gfn_range() takes
