@@ -21,6 +21,7 @@
  *  - bad arguments fail with EINVAL and change neither the arguments nor
  *    any mapping, and random arguments give exactly the expected result.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <time.h>
 #include <sys/prctl.h>
@@ -257,9 +258,42 @@ static void test_resume_after_signal(void)
 #define STEP_SYM	"kvm_split_huge_pages_step"
 #define IOCTL_SYM	"kvm_split_vm_ioctl"
 
+static pthread_t ioctl_thread;
+
 /*
- * The two outcomes of a signal, forced with the delay module and a
- * one-shot timer that fires inside the delay:
+ * Send SIGALRM to the thread in the ioctl once it sits in the delay at
+ * @arg: the delay module counts a delay before it starts waiting.  A timer
+ * armed before the call cannot promise that: in the emulated guest of a
+ * loaded machine a 20 ms timer has fired after the whole 1.6 s call.
+ */
+static void *signal_in_delay(void *arg)
+{
+	while (!ks_delay_count(arg))
+		usleep(1000);
+	pthread_kill(ioctl_thread, SIGALRM);
+	return NULL;
+}
+
+/* Run KVM_SPLIT_HUGE_PAGES with a signal sent during the delay at @sym. */
+static int split_signalled(const char *sym, struct kvm_split_huge_pages *args)
+{
+	struct sigaction sa = { .sa_handler = sigalrm_handler };
+	pthread_t t;
+	int r, e;
+
+	TEST_ASSERT(!sigaction(SIGALRM, &sa, NULL), "sigaction failed");
+	ioctl_thread = pthread_self();
+	pthread_create(&t, NULL, signal_in_delay, (void *)sym);
+	r = __vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, args);
+	e = errno;
+	pthread_join(t, NULL);
+	errno = e;
+	return r;
+}
+
+/*
+ * The two outcomes of a signal, forced with the delay module (1 s) and a
+ * thread that signals the caller while it sits in the delay:
  *  - pending before the first step (delay at the ioctl's entry): EINTR,
  *    the arguments and every mapping untouched;
  *  - arriving during the first step (delay at its entry): the call stops
@@ -277,10 +311,8 @@ static void test_signal_forced(void)
 	struct stats before = get_stats();
 	int r;
 
-	ks_delay_load(IOCTL_SYM ":100000");
-	set_timer(20000, false);
-	r = __vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, &args);
-	set_timer(0, false);
+	ks_delay_load(IOCTL_SYM ":1000000");
+	r = split_signalled(IOCTL_SYM, &args);
 	TEST_ASSERT(ks_delay_count(IOCTL_SYM) == 1,
 		    "the delay at %s did not run once", IOCTL_SYM);
 	ks_delay_unload();
@@ -292,10 +324,8 @@ static void test_signal_forced(void)
 	assert_stats_delta(&before, (struct stats){});
 	pr_info("signal before the first step: EINTR, nothing done\n");
 
-	ks_delay_load(STEP_SYM ":100000");
-	set_timer(20000, false);
-	r = __vm_ioctl(vm, KVM_SPLIT_HUGE_PAGES, &args);
-	set_timer(0, false);
+	ks_delay_load(STEP_SYM ":1000000");
+	r = split_signalled(STEP_SYM, &args);
 	TEST_ASSERT(ks_delay_count(STEP_SYM) == 1,
 		    "%lu steps ran, expected 1", ks_delay_count(STEP_SYM));
 	ks_delay_unload();
