@@ -34,10 +34,13 @@ dist_codename() {
 }
 
 # series_key <series>: the KTARGETS and patch directory name of a kernel
-# series: itself (6.1, 6.12) or, from 7 on, "<major>.x" (7.3 -> 7.x).
+# series: itself (6.1, 6.12) or, from 7.3 on, "<major>.x" (7.3 -> 7.x).
+# 7.0 to 7.2 keep their own name, which has no patches: 7.x's 0001 does
+# not apply to 7.2 (7.3 added the export check it points at), and Debian
+# has moved its backports on to 7.3.
 series_key() {
 	case "$1" in
-	[0-6].*) echo "$1" ;;
+	[0-6].*|7.[0-2]) echo "$1" ;;
 	*) echo "${1%%.*}.x" ;;
 	esac
 }
@@ -62,7 +65,7 @@ supported_list() {
 		series_supported "$s" || continue
 		case "$s" in
 		6.1) out+=" 6.1.0-N-{${f// /,}} (Debian 12);" ;;
-		*.x) out+=" ${s%.x}.N.x+$d-{${f// /,}} (Debian ${d#deb} backports);" ;;
+		*.x) out+=" ${s%.x}.N.x+$d-{${f// /,}}, N >= 3 (Debian ${d#deb} backports);" ;;
 		*) out+=" $s.x+$d-{${f// /,}} (Debian ${d#deb});" ;;
 		esac
 	done
@@ -193,6 +196,7 @@ kernel_abis() {
 	*.x)
 		for p in $(apt_pkgnames "$suite" "linux-source-${series%x}" |
 			   grep -E "^linux-source-${series%.x}\.[0-9]+\$"); do
+			[ "$(series_key "${p#linux-source-}")" = "$series" ] || continue
 			kernel_abis "$dist" "${p#linux-source-}" "$flavour" "$max"
 		done | if [ "$max" = 0 ]; then cat; else head -n "$max"; fi ;;
 	6.1)
