@@ -11,6 +11,10 @@
 #   make checkpatch      run the kernel's checkpatch.pl on our sources
 #   make check-kernels   build for every Debian kernel (release, point
 #                        release, flavour) apt has that kvm-split supports
+#   make deb             build/deb/kvm-split-dkms_<version>_all.deb: the
+#                        DKMS package (Documentation/dkms.rst)
+#   make host-image      the Debian 13 host image of the test VM
+#                        (scripts/host-image.sh)
 #
 # Target kernel: the running one on a Debian host running a supported Debian
 # kernel, else the newest Debian 13 6.12 (amd64); KVER=<abi or release>
@@ -42,7 +46,7 @@ KBUILD_ARGS := -C $(KDIR_R) M=$(ASM)/arch/x86/kvm \
 	NOSTDINC_FLAGS="-I$(ASM)/include/override" -j$(JOBS)
 
 .PHONY: all modules setup assemble demo check install load unload clean \
-	checkpatch sparse check-kernels
+	checkpatch sparse check-kernels deb host-image
 
 all: modules
 
@@ -80,6 +84,14 @@ load:
 
 unload:
 	$(top)/scripts/host-modules.sh unload
+
+# Needs no kernel: the package builds for whichever kernel it is
+# installed on.
+deb:
+	@$(top)/scripts/make-deb.sh
+
+host-image:
+	@$(top)/scripts/host-image.sh build
 
 clean:
 	-$(KRUN) $(if $(KRUN),make,$(MAKE)) $(KBUILD_ARGS) clean

@@ -34,10 +34,11 @@ if [ ! -e "$LINUX/.kvm-split-extracted" ] ||
 	if [ -n "${KSRC:-}" ]; then
 		# KVM, and what the selftests build needs (tools/, lib.mk's
 		# scripts/subarch.include); their uapi headers are installed
-		# from KSRC by build-selftests.sh.
+		# from KSRC by build-selftests.sh.  A tree with KVM only (the
+		# DKMS build's extract, scripts/dkms-build.sh) has no tools/.
 		info "copying KVM and selftests sources from $KSRC"
 		(cd "$KSRC" && tar -cf - arch/x86/kvm virt/kvm include/linux/kvm_host.h \
-			include/linux/kvm_types.h tools scripts/subarch.include) |
+			include/linux/kvm_types.h $(ls -d tools scripts/subarch.include 2>/dev/null)) |
 			tar -xf - -C "$LINUX"
 	else
 		[ -f "$KSRC_TAR" ] || die "missing $KSRC_TAR: run scripts/setup.sh"

@@ -11,6 +11,12 @@
 #                                              and add packages to it
 #   debian-root.sh run <suite> [--] <cmd> ... run a command in the root
 #   debian-root.sh path <suite>                print the root's directory
+#   debian-root.sh recipe <suite>              print the root's recipe (its
+#                                              sources and packages)
+#
+# <suite> may also be the directory of a root made from this recipe with
+# more packages (scripts/host-image.sh's Debian 13 host image): "run"
+# enters it as it is.
 #
 # The recipe is the suite's sources and ROOT_PKGS below: the root is built
 # again only when the recipe changes (its hash is kept in
@@ -45,11 +51,15 @@ usage() { sed -n '/^#   debian-root/s/^#   //p' "$0" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1 suite=$2
 shift 2
+R=$BUILD/roots/$suite
 case "$suite" in
 trixie|bookworm) ;;
+/*)
+	[ "$cmd" = run ] && [ -f "$suite/.kvm-split-recipe" ] ||
+		die "$suite is not a root made by kvm-split"
+	R=$suite ;;
 *) die "unknown suite '$suite' (known: trixie bookworm)" ;;
 esac
-R=$BUILD/roots/$suite
 
 sources() {
 	echo "deb [signed-by=$KEYRING] $MIRROR $suite main"
@@ -141,8 +151,9 @@ create) create "$@" ;;
 run)
 	[ "${1:-}" = -- ] && shift
 	[ $# -gt 0 ] || usage
-	create
+	[ "$R" = "$suite" ] || create
 	run_in "$@" ;;
 path) echo "$R" ;;
+recipe) recipe ;;
 *) usage ;;
 esac

@@ -16,10 +16,22 @@
 #
 # The kernel console (ttyS0) stays separate, so console noise can never be
 # taken for a result.
+#
+# The same script runs on the Debian 13 host image (VM_ROOT=debian,
+# scripts/host-image.sh; KS_ROOT=debian): there Debian's own tools come
+# first and busybox's applets only fill the gaps, and /tests and /modules
+# are on the run's payload disk.  MODULES may then be empty: the tests
+# load KVM themselves (modprobe after a DKMS install).
 
-/bin/busybox --install -s /bin
 set -o pipefail
-export PATH=/bin:/tests
+if [ "${KS_ROOT:-}" = debian ]; then
+	mkdir -p /run/ks-bin
+	/bin/busybox --install -s /run/ks-bin
+	export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/tests:/run/ks-bin
+else
+	/bin/busybox --install -s /bin
+	export PATH=/bin:/tests
+fi
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -31,10 +43,11 @@ mount -t tmpfs tmpfs /dev/shm
 
 R=/dev/ttyS1
 say() { echo "$*" >$R; }
+halt_vm() { sync; /bin/busybox poweroff -f; }
 fatal() {
 	say "KS-FATAL $*"
 	echo "kvm-split: FATAL: $*"
-	poweroff -f
+	halt_vm
 }
 
 . /tests/vm.conf
@@ -53,16 +66,20 @@ for m in $MODULES; do
 	insmod /modules/$m $p 2>/tmp/insmod.err ||
 		fatal "insmod $m failed: $(cat /tmp/insmod.err)"
 done
-[ -c /dev/kvm ] || fatal "/dev/kvm missing after loading $MODULES"
-vendor=kvm_amd
-[ -d /sys/module/kvm_amd ] || vendor=kvm_intel
-for m in kvm $vendor; do
-	ko=/modules/$(echo $m | tr _ -).ko
-	say "KS-INFO module $m: taint=$(cat /sys/module/$m/taint) $(grep -a -o 'vermagic=[^[:cntrl:]]*' $ko)"
-done
-tdp=npt
-[ $vendor = kvm_amd ] || tdp=ept
-say "KS-INFO kvm.tdp_mmu=$(cat /sys/module/kvm/parameters/tdp_mmu) kvm.eager_page_split=$(cat /sys/module/kvm/parameters/eager_page_split) $vendor.$tdp=$(cat /sys/module/$vendor/parameters/$tdp)"
+if [ -n "$MODULES" ]; then
+	[ -c /dev/kvm ] || fatal "/dev/kvm missing after loading $MODULES"
+	vendor=kvm_amd
+	[ -d /sys/module/kvm_amd ] || vendor=kvm_intel
+	for m in kvm $vendor; do
+		ko=/modules/$(echo $m | tr _ -).ko
+		say "KS-INFO module $m: taint=$(cat /sys/module/$m/taint) $(grep -a -o 'vermagic=[^[:cntrl:]]*' $ko)"
+	done
+	tdp=npt
+	[ $vendor = kvm_amd ] || tdp=ept
+	say "KS-INFO kvm.tdp_mmu=$(cat /sys/module/kvm/parameters/tdp_mmu) kvm.eager_page_split=$(cat /sys/module/kvm/parameters/eager_page_split) $vendor.$tdp=$(cat /sys/module/$vendor/parameters/$tdp)"
+else
+	say "KS-INFO no modules loaded before the tests (they load KVM themselves)"
+fi
 
 # Kernel reports that fail the test that was running, whatever its exit
 # status: lockdep, PROVE_RCU, KASAN, sleeping in atomic context, kmemleak,
@@ -144,5 +161,4 @@ while read -r name tmo cmd; do
 	say "KS-RESULT $name $rc $((end - start))"
 done </tests/tests.run
 say "KS-DONE"
-sync
-poweroff -f
+halt_vm

@@ -17,6 +17,14 @@
 # (per-test timeouts multiplied, for slow kernels), KS_TIER (given to the
 # tests: "debug" makes tests that need the debug kernel fail, not skip),
 # KVM_MODDIR (boot with other KVM modules).
+#
+# VM_ROOT=debian boots the Debian 13 host image (scripts/host-image.sh:
+# kmod, dkms, Debian's initramfs, QEMU) instead of the busybox initramfs,
+# on a qcow2 overlay of its own; what the busybox initramfs would hold
+# (tests, modules, scripts/guest-init.sh) goes on a second disk, the
+# payload.  There VM_MODULES=0 boots without loading KVM (the tests load
+# it: DKMS and modprobe), and VM_PAYLOAD=<dir> adds <dir> to the payload
+# as /ks/extra (packages, prebuilt state).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -160,6 +168,7 @@ elif [ -w /dev/kvm ] && grep -qw vmx /proc/cpuinfo; then
 	ACCEL="-accel kvm -cpu host"
 	MODULES="$(modlist $deps_kvm)kvm.ko $(modlist $deps_intel)kvm-intel.ko"
 fi
+[ "${VM_MODULES:-1}" = 1 ] || MODULES=
 cat >"$R/tests/vm.conf" <<EOF
 MODULES="$MODULES"
 KVM_PARAMS="${KVM_PARAMS:-}"
@@ -167,7 +176,29 @@ KVM_AMD_PARAMS="${KVM_AMD_PARAMS:-}"
 HUGEPAGES_2M=${VM_HUGEPAGES_2M:-1400}
 KS_TIER=${KS_TIER:-default}
 EOF
-(cd "$R" && find . | cpio -o -H newc --quiet) >"$W/initramfs.cpio" || die "cpio failed"
+BOOT=(-kernel "$VMLINUZ" -initrd "$W/initramfs.cpio")
+ROOTARGS=
+if [ "${VM_ROOT:-busybox}" = debian ]; then
+	IMG=$("$top/scripts/host-image.sh" build) || die "no Debian 13 host image"
+	if [ -n "${VM_PAYLOAD:-}" ]; then
+		mkdir -p "$R/extra"
+		cp -a "$VM_PAYLOAD/." "$R/extra/" || die "cannot copy $VM_PAYLOAD"
+	fi
+	rm -f "$R/bin/busybox"
+	qemu-img create -q -f qcow2 -b "$IMG/root.ext4" -F raw "$W/root.qcow2" ||
+		die "cannot make the overlay of $IMG/root.ext4"
+	mkfs.ext4 -q -L ks-payload -d "$R" "$W/payload.ext4" \
+		"$(($(du -sm "$R" | cut -f1) * 5 / 4 + 64))M" || die "mkfs.ext4 of the payload failed"
+	BOOT=(-kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img"
+	      -drive "file=$W/root.qcow2,if=virtio,format=qcow2,cache=unsafe"
+	      -drive "file=$W/payload.ext4,if=virtio,format=raw,cache=unsafe")
+	ROOTARGS="root=/dev/vda rw init=/sbin/ks-init "
+	VM_BOOT_TIMEOUT=${VM_BOOT_TIMEOUT:-900}
+elif [ "${VM_ROOT:-busybox}" != busybox ]; then
+	die "VM_ROOT=$VM_ROOT: unknown (busybox, the default, or debian)"
+else
+	(cd "$R" && find . | cpio -o -H newc --quiet) >"$W/initramfs.cpio" || die "cpio failed"
+fi
 
 # The guest's own limit is each test's timeout; this one only catches a
 # guest that hangs outright.  Booting, loading the modules and reserving
@@ -180,15 +211,15 @@ while read -r name tmo cmd; do total=$((total + tmo + 5)); done <"$W/tests.run"
 # no_timer_check: under TCG on a loaded machine the kernel's boot-time
 # check that the IO-APIC timer ticks can fail and panic ("IO-APIC + timer
 # doesn't work!", seen on 7.3 at load 11); virtual machines skip it.
-CMDLINE="no_timer_check console=ttyS0 panic_on_warn=1 panic=-1 oops=panic softlockup_panic=1"
+CMDLINE="${ROOTARGS}no_timer_check console=ttyS0 panic_on_warn=1 panic=-1 oops=panic softlockup_panic=1"
 CMDLINE+=" hugepagesz=1G hugepages=${VM_HUGEPAGES_1G:-2} hugepagesz=2M"
 CMDLINE+=" mitigations=off nokaslr loglevel=4"
 : >"$W/results.log"
 : >"$W/console.log"
-echo "# booting $KVER in QEMU ($ACCEL), ${#names[@]} tests, guest timeout ${total}s" >&2
+echo "# booting $KVER (${VM_ROOT:-busybox} root) in QEMU ($ACCEL), ${#names[@]} tests, guest timeout ${total}s" >&2
 timeout -s KILL "$total" qemu-system-x86_64 -machine q35 $ACCEL \
 	-m "${VM_MEM:-8192}" -smp "${VM_SMP:-2}" \
-	-kernel "$VMLINUZ" -initrd "$W/initramfs.cpio" -append "$CMDLINE" \
+	"${BOOT[@]}" -append "$CMDLINE" \
 	-display none -monitor none -no-reboot -nodefaults \
 	-chardev file,id=con,path="$W/console.log" -serial chardev:con \
 	-chardev file,id=res,path="$W/results.log" -serial chardev:res \
