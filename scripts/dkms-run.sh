@@ -79,17 +79,13 @@ if [ "${KVER2:-}" != none ]; then
 	KVER=$K2 "$top/scripts/setup.sh" >"$LOGS/kernel2-setup.log" 2>&1 ||
 		die "cannot fetch $K2's packages (log ${LOGS#"$top"/}/kernel2-setup.log)"
 	# Headers, kbuild and source: what DKMS needs (its hook runs when the
-	# headers are installed).
+	# headers are installed; 7.x's headers depend on linux-base-).
 	k2debs=$(KVER=$K2 bash -c 'top=$1; . "$top/scripts/lib.sh"; resolve_kernel 2>/dev/null
 		for n in $(kernel_pkgs "$KSUITE" "$KABI" "$KSERIES" "$KFLAVOUR"); do
-			case $n in linux-image-*|linux-binary-*|linux-modules-*|linux-base-*) continue ;; esac
+			case $n in linux-image-*|linux-binary-*|linux-modules-*) continue ;; esac
 			ls "$CACHE/${n}_${KPKGVER}_"*.deb || exit 1
 		done' _ "$top") && [ -n "$k2debs" ] ||
 		die "$K2's packages are not in ${CACHE#"$top"/}"
-	mkdir -p "$P/kernel2"
-	# shellcheck disable=SC2086 # a list of .debs
-	cp $k2debs "$P/kernel2/"
-	echo "$K2" >"$P/kernel2/release"
 fi
 
 # Native: an overlay of the image's root, so the image stays pristine.
@@ -122,6 +118,9 @@ check "a linux-source-$series of another version is refused, naming the one need
 tarks=(-k "$K1")
 if [ -n "$K2" ]; then
 	t=$(date +%s)
+	# The image keeps no package lists; the headers' own dependencies
+	# (gcc-14-for-host) come from the archive.
+	check "apt-get update in the chroot" inroot apt-get update -q
 	# shellcheck disable=SC2086 # a list of .debs
 	check "installing $K2's headers and source runs its own DKMS build (kernel hook)" \
 		inroot env DEBIAN_FRONTEND=noninteractive apt-get install -y $k2debs

@@ -20,8 +20,9 @@
 # exact), the VM's init stub, and what is added to extend it:
 #   HOSTIMG_PKGS="pkg ..."         more packages from trixie
 #   HOSTIMG_DEBS="/a.deb ..."      local .debs (a patched QEMU, ...)
-# The image lives in build/hostimg/<recipe hash>/ and is made again only
-# when the recipe changes:
+# The image lives in build/hostimg/<recipe hash>/ (HOSTIMG_DIR=<dir>
+# instead of build/hostimg: CI keeps it outside its clean clone) and is
+# made again only when the recipe changes:
 #   root/         the root filesystem (a directory; the chroot of "run")
 #   root.ext4     the same as an ext4 image (mkfs.ext4 -d), the VM's
 #                 /dev/vda; each boot writes to a qcow2 overlay of its own,
@@ -103,11 +104,17 @@ recipe() {
 	echo "spare $IMG_SPARE_MB"
 }
 
-imgdir() { echo "$BUILD/hostimg/$(recipe | sha256sum | cut -c1-16)"; }
+imgdir() { echo "${HOSTIMG_DIR:-$BUILD/hostimg}/$(recipe | sha256sum | cut -c1-16)"; }
 
 build() {
 	local D pkgs cache start debs=() d inc=() size
 	kernel_debs >/dev/null || "$top/scripts/setup.sh" >&2
+	# The VM boots on a qcow2 overlay of the image (vm-run.sh).
+	command -v qemu-img >/dev/null || {
+		info "installing qemu-utils (qemu-img)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			qemu-utils >/dev/null || die "cannot install qemu-utils"
+	}
 	D=$(imgdir)
 	if [ -f "$D/.ready" ]; then
 		echo "$D"
