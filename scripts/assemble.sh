@@ -37,6 +37,7 @@ if [ ! -e "$LINUX/.kvm-split-extracted" ] ||
 		# from KSRC by build-selftests.sh.  A tree with KVM only (the
 		# DKMS build's extract, scripts/dkms-build.sh) has no tools/.
 		info "copying KVM and selftests sources from $KSRC"
+		# shellcheck disable=SC2046 # the paths that exist
 		(cd "$KSRC" && tar -cf - arch/x86/kvm virt/kvm include/linux/kvm_host.h \
 			include/linux/kvm_types.h $(ls -d tools scripts/subarch.include 2>/dev/null)) |
 			tar -xf - -C "$LINUX"

@@ -35,19 +35,25 @@ series_supported "$KSERIES" ||
 [ -f "$kdir/Makefile" ] ||
 	die "no kernel headers for $rel in $kdir: apt install linux-headers-$rel"
 
+# pkgver <package>: its version when its files are on the system: it is
+# installed, or being configured (DKMS's kernel hook runs from the
+# headers' postinst, and the source may be configured after them).
+pkgver() {
+	dpkg-query -W -f '${db:Status-Status} ${Version}\n' "$1" 2>/dev/null |
+		awk '$1 ~ /^(installed|half-configured|unpacked|triggers-awaited|triggers-pending)$/ { print $2 }'
+}
+
 # The kernel's Debian package version: its headers' (DKMS needs them),
 # else its image's.
 kpkgver=
 for p in "linux-headers-$rel" "linux-image-$rel" "linux-image-$rel-unsigned"; do
-	kpkgver=$(dpkg-query -W -f '${db:Status-Status} ${Version}' "$p" 2>/dev/null |
-		awk '$1 == "installed" { print $2 }') || true
+	kpkgver=$(pkgver "$p")
 	[ -z "$kpkgver" ] || break
 done
 [ -n "$kpkgver" ] || die "kernel $rel: neither linux-headers-$rel nor linux-image-$rel is installed"
 src=linux-source-$KSERIES
 tarball=/usr/src/$src.tar.xz
-srcver=$(dpkg-query -W -f '${db:Status-Status} ${Version}' "$src" 2>/dev/null |
-	awk '$1 == "installed" { print $2 }') || true
+srcver=$(pkgver "$src")
 if [ -z "$srcver" ] || [ ! -f "$tarball" ]; then
 	die "building KVM for $rel needs its source: package $src version $kpkgver is not installed (apt install $src=$kpkgver)"
 fi

@@ -115,6 +115,9 @@ check "a linux-source-$series of another version is refused, naming the one need
 		sed -i '/^Package: linux-source-$series\$/,/^\$/s/^Version: .*/Version: 0.0-1/' /var/lib/dpkg/status &&
 		! bash $src $K1 2>/tmp/err; r=\$?; cp /tmp/status /var/lib/dpkg/status
 		cat /tmp/err; [ \$r = 0 ] && grep -q 'needs linux-source-$series version $KPKGVER, but 0.0-1 is installed' /tmp/err"
+# The CI form's tarball holds the VM's kernel only: dkms 3.2.2's
+# ldtarball loads the first kernel of a tarball and skips the others
+# ("local: kernel_arch_to_load: readonly variable").
 tarks=(-k "$K1")
 if [ -n "$K2" ]; then
 	t=$(date +%s)
@@ -127,12 +130,20 @@ if [ -n "$K2" ]; then
 	echo "# native: installing $K2 (DKMS build through the hook) took $(($(date +%s) - t))s"
 	check "dkms status: installed for $K2" \
 		inroot sh -c "dkms status -m kvm-split -k $K2 && dkms status -m kvm-split -k $K2 | grep -q ': installed'"
+	inroot sh -c "ls -l /lib/modules/$K2 /lib/modules/$K2/updates/dkms; grep kvm /lib/modules/$K2/modules.dep" \
+		>>"$LOGS/native.log" 2>&1
 	check "modinfo -k $K2 -n kvm is updates/dkms, built for $K2" \
 		inroot sh -c "p=\$(modinfo -k $K2 -n kvm) && echo \$p && case \$p in */updates/dkms/*) ;; *) exit 1 ;; esac &&
 			modinfo -F vermagic \$p | grep '^$K2 '"
-	tarks+=(-k "$K2")
 fi
 inroot dkms status >>"$LOGS/native.log" 2>&1
+# DKMS's build logs (a failed build leaves its make.log in build/).
+for f in "$M/merged/var/lib/dkms/kvm-split/$VER"/*/*/log/make.log \
+	 "$M/merged/var/lib/dkms/kvm-split/$VER/build/make.log"; do
+	[ -f "$f" ] || continue
+	k=${f#"$M/merged/var/lib/dkms/kvm-split/$VER/"}
+	cp "$f" "$LOGS/make-$(echo "${k%/make.log}" | tr / _).log"
+done
 if [ "$FORM" = ci ]; then
 	rm -rf "$M/merged/var/lib/dkms/kvm-split/$VER/tarball"
 	check "dkms mktarball ${tarks[*]}" inroot dkms mktarball -m kvm-split -v "$VER" "${tarks[@]}"

@@ -40,6 +40,8 @@ mount -t tmpfs tmpfs /tmp
 mkdir -p /dev/hugepages /dev/shm
 mount -t hugetlbfs hugetlbfs /dev/hugepages
 mount -t tmpfs tmpfs /dev/shm
+# apt and dpkg want ptys on the Debian root.
+[ "${KS_ROOT:-}" != debian ] || { mkdir -p /dev/pts; mount -t devpts devpts /dev/pts; }
 
 R=/dev/ttyS1
 say() { echo "$*" >$R; }

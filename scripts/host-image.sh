@@ -36,9 +36,6 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/lib.sh"
 
 SUITE=trixie
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-SECURITY=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
-KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 # What a Debian KVM host running kvm-split has, and what the tests in it
 # use: kmod and dkms (with openssl for its signing key), Debian's

@@ -187,8 +187,10 @@ if [ "${VM_ROOT:-busybox}" = debian ]; then
 	rm -f "$R/bin/busybox"
 	qemu-img create -q -f qcow2 -b "$IMG/root.ext4" -F raw "$W/root.qcow2" ||
 		die "cannot make the overlay of $IMG/root.ext4"
+	# (mkfs.ext4 says "Creating regular file" on stdout, the TAP stream.)
 	mkfs.ext4 -q -L ks-payload -d "$R" "$W/payload.ext4" \
-		"$(($(du -sm "$R" | cut -f1) * 5 / 4 + 64))M" || die "mkfs.ext4 of the payload failed"
+		"$(($(du -sm "$R" | cut -f1) * 5 / 4 + 64))M" >"$W/mkfs.log" 2>&1 ||
+		{ cat "$W/mkfs.log" >&2; die "mkfs.ext4 of the payload failed"; }
 	BOOT=(-kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img"
 	      -drive "file=$W/root.qcow2,if=virtio,format=qcow2,cache=unsafe"
 	      -drive "file=$W/payload.ext4,if=virtio,format=raw,cache=unsafe")

@@ -11,8 +11,9 @@
 #                           tarball of the same image's native build (CI
 #                           form), loads it, and installs into updates/dkms
 #   dkms_test.sh modprobe   modprobe kvm_amd loads OUR modules: modinfo -n
-#                           shows updates/dkms, srcversion and taint match,
-#                           kvm-split's parameters exist
+#                           shows updates/dkms, the loaded modules' build
+#                           IDs are those files', taint has O, kvm-split's
+#                           parameters exist
 #   dkms_test.sh modprobe.d an option in /etc/modprobe.d/ takes effect
 #   dkms_test.sh remove     apt remove: Debian's own KVM comes back
 #
@@ -88,12 +89,17 @@ modprobe)
 	modprobe "$v" || fail "modprobe $v"
 	[ -c /dev/kvm ] || fail "/dev/kvm missing after modprobe $v"
 	for m in kvm $v; do
-		want=$(modinfo -F srcversion "$(modpath $m)")
-		got=$(cat /sys/module/$m/srcversion 2>/dev/null)
-		[ -n "$got" ] && [ "$got" = "$want" ] ||
-			fail "$m loaded srcversion '$got', updates/dkms has '$want'"
+		# The loaded module is the file in updates/dkms: the same GNU
+		# build ID (Debian's kernels set no srcversion).
+		f=$(modpath $m)
+		xz -dcf "$f" >/tmp/m.ko && objcopy -O binary \
+			--only-section=.note.gnu.build-id /tmp/m.ko /tmp/m.bid ||
+			fail "cannot read the build ID of $f"
+		id=$(od -An -tx1 /tmp/m.bid | tr -d ' \n' | tail -c 40)
+		[ -n "$id" ] && cmp -s /tmp/m.bid /sys/module/$m/notes/.note.gnu.build-id ||
+			fail "loaded $m is not $f (build ID $id)"
 		taint=$(cat /sys/module/$m/taint)
-		echo "$m: srcversion $got, taint '$taint', signer '$(modinfo -F signer "$(modpath $m)")'"
+		echo "$m: build ID $id as $f, taint '$taint', signer '$(modinfo -F signer "$f")'"
 		case "$taint" in *O*) ;; *) fail "$m is not out-of-tree (taint '$taint')" ;; esac
 	done
 	for p in clear_dirty_log_chunk clear_dirty_log_shared; do
