@@ -24,7 +24,7 @@
 # (default: the newest Debian 13 7.x, from trixie-backports; KVER2=none
 # leaves it out), installing a second kernel's headers and source runs
 # its own DKMS build (the kernel hook).  DKMS_VM=0 stops after the native
-# part.  Logs in build/dkms-logs/.
+# part.  Logs in build/dkms-logs/ (DKMS_LOGS=).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,7 +34,7 @@ LIST=$1
 shift
 FORM=${DKMS_FORM:-ci}
 case "$FORM" in ci|full) ;; *) die "DKMS_FORM=$FORM: ci or full" ;; esac
-LOGS=$BUILD/dkms-logs
+LOGS=${DKMS_LOGS:-$BUILD/dkms-logs}
 mkdir -p "$LOGS"
 
 t0=$(date +%s)
