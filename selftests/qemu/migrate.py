@@ -278,6 +278,21 @@ def migrate_once(opts, src, dst, n):
         if k in after:
             row['stats'][k] = after[k] - before.get(k, 0)
 
+    if opts.stats_cmd:
+        # As an operator reads them: e.g. kvm_stat -1 -d -p {pid}, while
+        # the source VM still exists.
+        cmd = opts.stats_cmd.replace('{pid}', str(src.proc.pid))
+        res = subprocess.run(cmd, shell=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT,
+                             universal_newlines=True)
+        if res.returncode != 0:
+            raise Failure('--stats-cmd %r: exit %d: %s' %
+                          (cmd, res.returncode, res.stdout.strip()))
+        row['stats_cmd'] = res.stdout
+        with open(os.path.join(opts.workdir, 'stats%d.txt' % n), 'w') as f:
+            f.write('$ %s\n%s' % (cmd, res.stdout))
+        log('migration %d: %s (source QEMU %s):\n%s' %
+            (n, cmd, src.name, res.stdout.rstrip()))
     if opts.compare_ram:
         row['ram_diff_pages'] = compare_ram(opts, src, dst, n)
         dst.qmp.cmd('cont')
@@ -410,6 +425,10 @@ def main():
     ap.add_argument('--compare-ram', action='store_true',
                     help='start destinations with -S and compare both RAMs '
                     'byte for byte at the switchover (pmemsave)')
+    ap.add_argument('--stats-cmd', metavar='CMD',
+                    help='shell command run after each migration while the '
+                    'source exists, {pid} its pid (e.g. "kvm_stat -1 -d '
+                    '-p {pid}"); its output is logged; failing fails')
     ap.add_argument('--json', help='write the figures here')
     ap.add_argument('--label', default='', help='name of the run, in output')
     ap.add_argument('--expect-corruption', type=int, default=0, metavar='N',
