@@ -101,7 +101,7 @@ for mode in "$@"; do
 	python3 "$MIGRATE" --accel kvm --backend hugetlbfs --mem "$MEM" \
 		--rate "$RATE" --migrations "$N" --compare-ram --label "$mode" \
 		--payload "$PAYLOAD" --workdir "$OUT/$mode" --json "$OUT/$mode.json" \
-		--stats-cmd "python3 $KVM_STAT -1 -d -p {pid} -f 'pages_|split_huge|clear_dirty|remote_tlb'" \
+		--stats-cmd "python3 $KVM_STAT -1 -d -i -p {pid} -f 'pages_|split_huge|clear_dirty|remote_tlb'" \
 		$extra 2>&1
 	rc=$?
 	jsons="$jsons $OUT/$mode.json"

@@ -271,6 +271,10 @@ def migrate_once(opts, src, dst, n):
         'dirty_pps': ram.get('dirty-pages-rate'),
         'stats': {},
     }
+    # Huge mappings when the migration started, and what is left of them.
+    for k in ('pages_2m', 'pages_1g'):
+        if k in before:
+            row['stats'][k + '_start'] = before[k]
     for k in GAUGES + PEAKS:
         if k in after:
             row['stats'][k] = after[k]
