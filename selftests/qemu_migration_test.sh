@@ -15,6 +15,9 @@
 #   split-chunk  kvm-split with kvm.clear_dirty_log_chunk=4096 (16 MiB),
 #                QEMU clearing 1 GiB at a time (x-clear-bitmap-shift 18)
 #   dirty-ring   kvm-split, QEMU's dirty ring (dirty-ring-size=4096)
+#   corrupt      kvm-split, the check of the check: the payload flips a
+#                word behind its table's back after sweep 4, and the run
+#                passes only if migrate.py fails on it
 # Pass: every migration of every mode verified by the destination guest
 # (a full sweep after the resume, RAM identical at the switchover), and no
 # WARNING/BUG in dmesg.  Each migration prints its figures and the source
@@ -93,6 +96,7 @@ for mode in "$@"; do
 		use_kvm split clear_dirty_log_chunk=4096; rc=$?
 		extra="--clear-bitmap-shift 18" ;;
 	dirty-ring) use_kvm split; rc=$? extra="--dirty-ring 4096" ;;
+	corrupt) use_kvm split; rc=$? extra="--expect-corruption 4" ;;
 	*) bad "unknown mode $mode"; continue ;;
 	esac
 	[ $rc = 0 ] || { bad "$mode: cannot load its KVM"; continue; }

@@ -409,6 +409,7 @@ def summarize(paths, out):
             else:
                 vals.append(str(max(v)))
         lines.append([r.get('label') or '?',
+                      'caught' if r.get('expect_corruption') else
                       '%d/%d' % (len(rows), len(rows) + (1 if r.get('error')
                                                          else 0)),
                       avg('total_ms'), avg('downtime_ms'),
@@ -419,11 +420,16 @@ def summarize(paths, out):
     for l in lines:
         out.write('  '.join(c.rjust(w[i]) for i, c in enumerate(l)) + '\n')
     for r in runs:
-        if r.get('error'):
+        if r.get('expect_corruption'):
+            out.write('%s: the corruption %s: %s\n' %
+                      (r.get('label'), 'was caught' if r.get('error') else
+                       'WENT UNNOTICED', r.get('error')))
+        elif r.get('error'):
             out.write('%s: FAILED: %s\n' % (r.get('label'), r['error']))
     out.write('(counters: sum over the run\'s migrations; pages_* and '
               'peaks: the largest at a completion)\n')
-    return 1 if any(r.get('error') for r in runs) else 0
+    return 1 if any(bool(r.get('error')) != bool(r.get('expect_corruption'))
+                    for r in runs) else 0
 
 
 def check_hugepages(opts):
@@ -574,6 +580,7 @@ def main():
                        'rate': opts.rate, 'dirty_ring': opts.dirty_ring,
                        'clear_bitmap_shift': opts.clear_bitmap_shift,
                        'bandwidth': opts.bandwidth, 'rows': rows,
+                       'expect_corruption': opts.expect_corruption,
                        'error': err}, f, indent=1)
 
     if opts.expect_corruption:
