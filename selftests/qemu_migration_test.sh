@@ -82,7 +82,22 @@ use_kvm() {
 		[ -e /sys/module/kvm/parameters/clear_dirty_log_chunk ] ||
 			{ echo "kvm-split's kvm.ko is not loaded"; return 1; }
 	fi
-	echo "# kvm: $(modinfo -n kvm 2>/dev/null) taint=$(cat /sys/module/kvm/taint)" \
+	# Which kvm.ko is loaded: its srcversion is that of Debian's (what
+	# modprobe finds under kernel/) or of kvm-split's (/modules).
+	src=$(cat /sys/module/kvm/srcversion)
+	if [ "$src" = "$(modinfo -F srcversion /modules/kvm.ko)" ]; then
+		from=/modules/kvm.ko
+	elif [ "$src" = "$(modinfo -F srcversion kvm)" ]; then
+		from=$(modinfo -n kvm)
+	else
+		from=unknown
+	fi
+	case "$kind:$from" in
+	stock:/modules/*|split:/lib/*|*:unknown)
+		echo "the loaded kvm.ko ($src) is not the $kind one"
+		return 1 ;;
+	esac
+	echo "# kvm: $from srcversion=$src taint=$(cat /sys/module/kvm/taint)" \
 		"clear_dirty_log_chunk=$(cat /sys/module/kvm/parameters/clear_dirty_log_chunk 2>/dev/null || echo -)"
 }
 
