@@ -48,15 +48,25 @@ struct mb_info {
 	u32 mods_count, mods_addr;
 	u32 syms[4];
 	u32 mmap_length, mmap_addr;
-} __attribute__((packed));
+};
 
+/* The i386 ABI aligns u64 to 4 in structs: this is multiboot's layout. */
 struct mb_mmap {
 	u32 size;
 	u64 addr, len;
 	u32 type;
-} __attribute__((packed));
+};
 
-extern char _end[];
+_Static_assert(sizeof(struct mb_mmap) == 24, "multiboot memory map entry");
+
+/* The end of the image (payload.ld's _end). */
+static inline u32 image_end(void)
+{
+	u32 end;
+
+	asm("movl $_end, %0" : "=r"(end));
+	return end;
+}
 
 static inline void outb(u16 port, u8 v)
 {
@@ -286,7 +296,7 @@ static void pace(void)
 void payload_main(u32 magic, struct mb_info *mbi)
 {
 	static char cmd[256];
-	u32 base = ((u32)_end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	u32 base = (image_end() + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
 	u32 top = 0, rate, limit, table_pages, total, corrupt, p, i;
 	u64 hz, sweep, gen_max;
 
