@@ -113,7 +113,7 @@ for mode in "$@"; do
 	corrupt) use_kvm split; rc=$? extra="--expect-corruption 4" ;;
 	*) bad "unknown mode $mode"; continue ;;
 	esac
-	[ $rc = 0 ] || { bad "$mode: cannot load its KVM"; continue; }
+	[ "$rc" = 0 ] || { bad "$mode: cannot load its KVM"; continue; }
 	d0=$(dmesg | wc -l)
 	# shellcheck disable=SC2086 # extra is a word list
 	python3 "$MIGRATE" --accel kvm --backend hugetlbfs --mem "$MEM" \
@@ -123,7 +123,7 @@ for mode in "$@"; do
 		$extra 2>&1
 	rc=$?
 	jsons="$jsons $OUT/$mode.json"
-	[ $rc = 0 ] || bad "$mode: migration not verified (logs: $OUT/$mode)"
+	[ "$rc" = 0 ] || bad "$mode: migration not verified (logs: $OUT/$mode)"
 	if dmesg | tail -n +$((d0 + 1)) | grep -E 'WARNING:|BUG:|Oops|general protection'; then
 		bad "$mode: kernel reports in dmesg"
 	fi
