@@ -15,12 +15,16 @@
 #   split-chunk  kvm-split with kvm.clear_dirty_log_chunk=4096 (16 MiB),
 #                QEMU clearing 1 GiB at a time (x-clear-bitmap-shift 18)
 #   dirty-ring   kvm-split, QEMU's dirty ring (dirty-ring-size=4096)
+#   split-1g     split-chunk with a 1 GiB guest on 1 GiB huge pages (the
+#                destinations alternate with 2 MiB pages: one free 1 GiB
+#                page is enough), so that dirty logging splits 1G -> 4K
 #   corrupt      kvm-split, the check of the check: the payload flips a
 #                word behind its table's back after sweep 4, and the run
 #                passes only if migrate.py fails on it
-# Pass: every migration of every mode verified by the destination guest
-# (a full sweep after the resume, RAM identical at the switchover), and no
-# WARNING/BUG in dmesg.  Each migration prints its figures and the source
+# -m does not apply to split-1g.  Pass: every migration of every mode
+# verified by the destination guest (a full sweep after the resume, RAM
+# identical at the switchover), and no WARNING/BUG in dmesg.  Each
+# migration prints its figures and the source
 # VM's statistics read by kvm_stat (the kernel's tools/kvm/kvm_stat) from
 # debugfs; a table of all modes ends the output.  KVM is left as the VM
 # booted it (kvm-split with vm.conf's parameters).
@@ -103,6 +107,7 @@ use_kvm() {
 jsons=
 for mode in "$@"; do
 	echo "# === $mode"
+	mem=$MEM
 	case $mode in
 	stock) use_kvm stock; rc=$? extra= ;;
 	split) use_kvm split; rc=$? extra= ;;
@@ -110,13 +115,21 @@ for mode in "$@"; do
 		use_kvm split clear_dirty_log_chunk=4096; rc=$?
 		extra="--clear-bitmap-shift 18" ;;
 	dirty-ring) use_kvm split; rc=$? extra="--dirty-ring 4096" ;;
+	split-1g)
+		use_kvm split clear_dirty_log_chunk=4096; rc=$?
+		mkdir -p /dev/hugepages-1G
+		grep -q ' /dev/hugepages-1G hugetlbfs ' /proc/mounts ||
+			mount -t hugetlbfs -o pagesize=1G hugetlbfs /dev/hugepages-1G ||
+			rc=1
+		mem=1024
+		extra="--clear-bitmap-shift 18 --hugetlbfs /dev/hugepages-1G --hugetlbfs-alt /dev/hugepages" ;;
 	corrupt) use_kvm split; rc=$? extra="--expect-corruption 4" ;;
 	*) bad "unknown mode $mode"; continue ;;
 	esac
 	[ "$rc" = 0 ] || { bad "$mode: cannot load its KVM"; continue; }
 	d0=$(dmesg | wc -l)
 	# shellcheck disable=SC2086 # extra is a word list
-	python3 "$MIGRATE" --accel kvm --backend hugetlbfs --mem "$MEM" \
+	python3 "$MIGRATE" --accel kvm --backend hugetlbfs --mem "$mem" \
 		--rate "$RATE" --migrations "$N" --compare-ram --label "$mode" \
 		--payload "$PAYLOAD" --workdir "$OUT/$mode" --json "$OUT/$mode.json" \
 		--stats-cmd "python3 $KVM_STAT -1 -d -i -p {pid} -f 'pages_|split_huge|clear_dirty|remote_tlb'" \

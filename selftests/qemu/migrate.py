@@ -107,7 +107,8 @@ class QMP:
 class Guest:
     """One QEMU process running the payload (source or -incoming)."""
 
-    def __init__(self, opts, name, incoming):
+    def __init__(self, opts, index, incoming):
+        name = 'q%d' % index
         self.name = name
         self.serial = os.path.join(opts.workdir, name + '.serial')
         self.stderr_path = os.path.join(opts.workdir, name + '.stderr')
@@ -121,7 +122,7 @@ class Guest:
         size = '%dM' % opts.mem
         if opts.backend == 'hugetlbfs':
             mem = ('memory-backend-file,id=ram0,size=%s,mem-path=%s,'
-                   'prealloc=on' % (size, opts.hugetlbfs))
+                   'prealloc=on' % (size, hugetlbfs_of(opts, index)))
         elif opts.backend == 'memfd-hugetlb':
             mem = ('memory-backend-memfd,id=ram0,size=%s,hugetlb=on,'
                    'hugetlbsize=2M,prealloc=on' % size)
@@ -432,24 +433,60 @@ def summarize(paths, out):
                     for r in runs) else 0
 
 
+def hugetlbfs_of(opts, index):
+    """Guest <index>'s hugetlbfs: --hugetlbfs-alt for every other one."""
+    if opts.hugetlbfs_alt and index % 2:
+        return opts.hugetlbfs_alt
+    return opts.hugetlbfs
+
+
+def hugetlbfs_page_kb(path):
+    """The page size of the hugetlbfs mounted at path, in KiB."""
+    with open('/proc/mounts') as f:
+        for m in (l.split() for l in f):
+            if m[1] != path or m[2] != 'hugetlbfs':
+                continue
+            for o in m[3].split(','):
+                if o.startswith('pagesize='):
+                    v = o[len('pagesize='):].upper()
+                    mult = {'K': 1, 'M': 1024, 'G': 1024 * 1024}
+                    return int(v[:-1]) * mult[v[-1]]
+            with open('/proc/meminfo') as mi:
+                for l in mi:
+                    if l.startswith('Hugepagesize:'):
+                        return int(l.split()[1])
+    raise Failure('%s is not a hugetlbfs mount (mount -t hugetlbfs none %s, '
+                  'or --backend)' % (path, path))
+
+
 def check_hugepages(opts):
     """The huge page backend must really be there: no silent fallback."""
+    need = {}
     if opts.backend == 'hugetlbfs':
-        with open('/proc/mounts') as f:
-            mounts = [l.split() for l in f]
-        if not any(m[1] == opts.hugetlbfs and m[2] == 'hugetlbfs'
-                   for m in mounts):
-            raise Failure('%s is not a hugetlbfs mount (mount -t hugetlbfs '
-                          'none %s, or --backend)' %
-                          (opts.hugetlbfs, opts.hugetlbfs))
-    if opts.backend in ('hugetlbfs', 'memfd-hugetlb'):
-        with open('/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages') as f:
-            free = int(f.read())
-        need = 2 * opts.mem // 2
-        if free < need:
-            raise Failure('%d free 2 MiB huge pages, source and destination '
-                          'need %d (echo N > /proc/sys/vm/nr_hugepages)' %
-                          (free, need))
+        # Source and destination run together: on one hugetlbfs, or one
+        # each with --hugetlbfs-alt.
+        paths = [opts.hugetlbfs] * 2
+        if opts.hugetlbfs_alt:
+            paths = [opts.hugetlbfs, opts.hugetlbfs_alt]
+        for p in paths:
+            kb = hugetlbfs_page_kb(p)
+            if (opts.mem * 1024) % kb:
+                raise Failure('--mem %d is not a multiple of %s\'s %d KiB '
+                              'pages' % (opts.mem, p, kb))
+            need[kb] = need.get(kb, 0) + opts.mem * 1024 // kb
+    elif opts.backend == 'memfd-hugetlb':
+        need[2048] = opts.mem
+    for kb, n in need.items():
+        path = '/sys/kernel/mm/hugepages/hugepages-%dkB/free_hugepages' % kb
+        try:
+            with open(path) as f:
+                free = int(f.read())
+        except OSError:
+            free = 0
+        if free < n:
+            raise Failure('%d free %d KiB huge pages, source and destination '
+                          'need %d (%s)' % (free, kb, n, path))
+        log('huge pages: %d of %d KiB needed, %d free' % (n, kb, free))
 
 
 def main():
@@ -463,7 +500,13 @@ def main():
     ap.add_argument('--backend', default='hugetlbfs',
                     choices=['hugetlbfs', 'memfd-hugetlb', 'memfd', 'ram'],
                     help='guest RAM (default hugetlbfs)')
-    ap.add_argument('--hugetlbfs', default='/dev/hugepages')
+    ap.add_argument('--hugetlbfs', default='/dev/hugepages',
+                    help='hugetlbfs mount of the first source (default '
+                    '/dev/hugepages)')
+    ap.add_argument('--hugetlbfs-alt', metavar='PATH',
+                    help='hugetlbfs of every other guest (the destinations '
+                    'of odd migrations): e.g. 1 GiB pages on --hugetlbfs, '
+                    '2 MiB here, so that one free 1 GiB page is enough')
     ap.add_argument('--migrations', type=int, default=4,
                     help='ping-pong migrations (default 4)')
     ap.add_argument('--rate', type=int, default=16,
@@ -527,13 +570,13 @@ def main():
     err = None
     try:
         check_hugepages(opts)
-        src = Guest(opts, 'q0', incoming=False)
+        src = Guest(opts, 0, incoming=False)
         guests.append(src)
         wait_first_sweep(src, opts.verify_timeout)
         log('q0: guest verified its memory: %s' %
             [l for l in src.lines() if l.startswith('payload: boot')][0])
         for n in range(1, opts.migrations + 1):
-            dst = Guest(opts, 'q%d' % n, incoming=True)
+            dst = Guest(opts, n, incoming=True)
             guests.append(dst)
             row = migrate_once(opts, src, dst, n)
             rows.append(row)
