@@ -15,9 +15,12 @@
 #   split-chunk  kvm-split with kvm.clear_dirty_log_chunk=4096 (16 MiB),
 #                QEMU clearing 1 GiB at a time (x-clear-bitmap-shift 18)
 #   dirty-ring   kvm-split, QEMU's dirty ring (dirty-ring-size=4096)
-#   split-1g     split-chunk with a 1 GiB guest on 1 GiB huge pages (the
-#                destinations alternate with 2 MiB pages: one free 1 GiB
-#                page is enough), so that dirty logging splits 1G -> 4K
+#   split-1g     split-chunk with a 2 GiB guest on 1 GiB huge pages, so
+#                that its RAM from 1 GiB to 2 GiB is one 1 GiB NPT mapping
+#                (the first GiB's memslot starts at 1 MiB: 2M at most)
+#                and dirty logging splits 1G -> 4K; the destinations
+#                alternate with 2 MiB pages (two free 1 GiB pages and 1024
+#                2 MiB pages are enough)
 #   corrupt      kvm-split, the check of the check: the payload flips a
 #                word behind its table's back after sweep 4, and the run
 #                passes only if migrate.py fails on it
@@ -121,7 +124,7 @@ for mode in "$@"; do
 		grep -q ' /dev/hugepages-1G hugetlbfs ' /proc/mounts ||
 			mount -t hugetlbfs -o pagesize=1G hugetlbfs /dev/hugepages-1G ||
 			rc=1
-		mem=1024
+		mem=2048
 		extra="--clear-bitmap-shift 18 --hugetlbfs /dev/hugepages-1G --hugetlbfs-alt /dev/hugepages" ;;
 	corrupt) use_kvm split; rc=$? extra="--expect-corruption 4" ;;
 	*) bad "unknown mode $mode"; continue ;;
