@@ -113,3 +113,16 @@ install -D -m 644 "$OUT/kmod/kvm_split_delay.ko" "$OUT/kvm_split/kvm_split_delay
 for t in "$top"/selftests/*_test.sh; do
 	install -D -m 755 "$t" "$OUT/kvm_split/$(basename "$t")"
 done
+# The real-QEMU migration test's files (selftests/qemu_migration_test.sh,
+# run on the Debian host image): the payload, a freestanding 32-bit ELF
+# built with this machine's gcc, migrate.py, and the target kernel's own
+# kvm_stat.  A machine that cannot build them only loses that test (it
+# then fails as a missing file).
+Q=$OUT/kvm_split/qemu
+if make -s -C "$top/selftests/qemu" O="$Q" >/dev/null; then
+	install -m 755 "$top/selftests/qemu/migrate.py" "$Q/"
+	[ ! -f "$LINUX/tools/kvm/kvm_stat/kvm_stat" ] ||
+		install -m 755 "$LINUX/tools/kvm/kvm_stat/kvm_stat" "$Q/"
+else
+	info "cannot build selftests/qemu's payload: qemu_migration will fail"
+fi
