@@ -11,6 +11,8 @@
 #   make checkpatch      run the kernel's checkpatch.pl on our sources
 #   make check-kernels   build for every Debian kernel (release, point
 #                        release, flavour) apt has that kvm-split supports
+#   make qemu            Debian 13's QEMU with contrib/qemu's series
+#                        (qemu-system-x86_64 in build/qemu/obj/)
 #
 # Target kernel: the running one on a Debian host running a supported Debian
 # kernel, else the newest Debian 13 6.12 (amd64); KVER=<abi or release>
@@ -42,7 +44,7 @@ KBUILD_ARGS := -C $(KDIR_R) M=$(ASM)/arch/x86/kvm \
 	NOSTDINC_FLAGS="-I$(ASM)/include/override" -j$(JOBS)
 
 .PHONY: all modules setup assemble demo check install load unload clean \
-	checkpatch sparse check-kernels
+	checkpatch sparse check-kernels qemu
 
 all: modules
 
@@ -68,6 +70,9 @@ demo: modules
 
 check: modules
 	$(MAKE) -C $(top)/selftests run
+
+qemu:
+	$(MAKE) -C $(top)/contrib/qemu
 
 check-kernels:
 	@$(top)/scripts/check-kernels.sh $(if $(PRUNE),--prune) $(if $(NEWEST),--newest)
