@@ -12,7 +12,7 @@
 #   make check-kernels   build for every Debian kernel (release, point
 #                        release, flavour) apt has that kvm-split supports
 #   make qemu            Debian 13's QEMU with contrib/qemu's series
-#                        (qemu-system-x86_64 in build/qemu/obj/)
+#                        (qemu-system-x86_64 in build/qemu/bin/)
 #
 # Target kernel: the running one on a Debian host running a supported Debian
 # kernel, else the newest Debian 13 6.12 (amd64); KVER=<abi or release>

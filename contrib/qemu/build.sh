@@ -24,7 +24,8 @@
 #               files kept), so ninja recompiles only what
 #               a changed patch touches
 #   obj/        the meson build directory; qemu-system-x86_64 is in it
-# The result is build/qemu/obj/qemu-system-x86_64.  Firmware (SeaBIOS, the
+#   bin/        qemu-system-x86_64, the result, copied out of obj/
+# Firmware (SeaBIOS, the
 # option ROMs for -kernel) is Debian's: Debian strips the prebuilt blobs
 # from its source, so the binary looks for them where qemu-system-data
 # installs them, as Debian's own build does.
@@ -36,13 +37,17 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 Q=$BUILD/qemu
 SERIES=$top/contrib/qemu/series
 PATCHES=$top/contrib/qemu/patches
+# The device set, copied into the tree where configure looks for it.
+DEVICES=$top/contrib/qemu/x86_64-kvm-split.mak
 # The version the series was written and tested against.
 TESTED=1:10.0.13+ds-0+deb13u1
 JOBS=${JOBS:-2}
 # Packages configure and the build need in the Debian 13 root.
 ROOT_DEPS="python3 python3-venv meson ninja-build pkgconf libglib2.0-dev zlib1g-dev"
 CONFIGURE=(--target-list=x86_64-softmmu --without-default-features
-	   --without-default-devices --enable-kvm --disable-tcg
+	   --without-default-devices
+	   --with-devices-x86_64=kvm-split
+	   --enable-kvm --disable-tcg
 	   --disable-docs --disable-tools --disable-install-blobs
 	   --disable-fdt --disable-download
 	   --disable-werror
@@ -94,7 +99,7 @@ fetch() {
 tree_stamp() {
 	{
 		echo "$VERSION"
-		cat "$SERIES"
+		cat "$SERIES" "$DEVICES"
 		grep -v '^#' "$SERIES" | while read -r p; do
 			[ -n "$p" ] && cat "$PATCHES/$p"
 		done
@@ -122,6 +127,7 @@ source_tree() {
 	cmp -s "$Q/stage/linux-headers/linux/kvm_split.h" \
 		"$top/include/uapi/linux/kvm_split.h" ||
 		die "contrib/qemu's linux-headers/linux/kvm_split.h differs from include/uapi/linux/kvm_split.h: refresh the patch"
+	cp "$DEVICES" "$Q/stage/configs/devices/x86_64-softmmu/kvm-split.mak"
 	echo "$stamp" >"$Q/stage/.kvm-split-stamp"
 	mkdir -p "$Q/tree"
 	rsync -rlp -c --delete "$Q/stage/" "$Q/tree/"
@@ -149,7 +155,12 @@ build() {
 	(cd "$Q/obj" && nice -n 10 "$top/scripts/debian-root.sh" run trixie -- \
 		ninja -j"$JOBS" qemu-system-x86_64) >"$Q/build.log" 2>&1 ||
 		{ grep -B2 -A8 -m5 'error' "$Q/build.log" >&2; die "build failed (log: ${Q#"$top"/}/build.log)"; }
-	info "built ${Q#"$top"/}/obj/qemu-system-x86_64 in $(($(date +%s) - start))s"
+	# Outside the build directory (no qemu-bundle/ beside it), QEMU looks
+	# for its firmware in the configured --firmwarepath.
+	mkdir -p "$Q/bin"
+	cp "$Q/obj/qemu-system-x86_64" "$Q/bin/qemu-system-x86_64.new"
+	mv "$Q/bin/qemu-system-x86_64.new" "$Q/bin/qemu-system-x86_64"
+	info "built ${Q#"$top"/}/bin/qemu-system-x86_64 in $(($(date +%s) - start))s"
 }
 
 [ "$(id -u)" = 0 ] || die "building in the Debian 13 root needs root"

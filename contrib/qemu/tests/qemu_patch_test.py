@@ -13,7 +13,7 @@ KVM_CHECK_EXTENSION on /dev/kvm, a mismatch is a failure): Debian's own
 (property parsing), e.g. on a build machine.
 
 Checks:
-  properties   -accel kvm,help lists the two properties; bad values are
+  properties   qom-list-properties lists the two properties; bad values are
                refused before KVM is touched
   stock        each property, set on stock KVM, fails startup with a message
                naming the missing capability; without them the guest runs
@@ -249,13 +249,26 @@ def ensure_hugepages(opts):
 
 
 def test_properties(opts):
-    p = subprocess.run([opts.qemu, '-accel', 'kvm,help'], capture_output=True,
-                       text=True, timeout=30)
-    out = p.stdout + p.stderr
-    check('split-huge-pages-ahead=<bool>' in out,
-          'properties: -accel kvm,help lists split-huge-pages-ahead', out)
-    check('clear-dirty-log-chunk=<size>' in out,
-          'properties: -accel kvm,help lists clear-dirty-log-chunk', out)
+    # QEMU 10.0 has no "-accel kvm,help": ask QMP, which needs no KVM.
+    cmds = [{'execute': 'qmp_capabilities'},
+            {'execute': 'qom-list-properties',
+             'arguments': {'typename': 'kvm-accel'}},
+            {'execute': 'quit'}]
+    p = subprocess.run([opts.qemu, '-M', 'none', '-accel', 'qtest',
+                        '-display', 'none', '-nodefaults', '-qmp', 'stdio'],
+                       input=''.join(json.dumps(c) + '\n' for c in cmds),
+                       capture_output=True, text=True, timeout=30)
+    props = {}
+    for line in p.stdout.splitlines():
+        msg = json.loads(line)
+        if isinstance(msg.get('return'), list):
+            props = {x['name']: x for x in msg['return']}
+    for name, typ in (('split-huge-pages-ahead', 'bool'),
+                      ('clear-dirty-log-chunk', 'size')):
+        check(props.get(name, {}).get('type') == typ and
+              'kvm-split' in props[name].get('description', ''),
+              'properties: qom-list-properties kvm-accel has %s (%s)' %
+              (name, typ), str(props.get(name)) + p.stderr)
     for val in ('3M', '128K', '2G'):
         rc, out = run_qemu(opts, 'kvm,clear-dirty-log-chunk=' + val)
         check(rc not in (0, None) and
@@ -406,7 +419,9 @@ def main():
     ap.add_argument('--mem', type=int, default=256, help='guest MiB')
     ap.add_argument('--workdir')
     opts = ap.parse_args()
-    opts.workdir = opts.workdir or tempfile.mkdtemp(prefix='qemu-patch-')
+    opts.workdir = os.path.abspath(opts.workdir or
+                                   tempfile.mkdtemp(prefix='qemu-patch-'))
+    os.makedirs(opts.workdir, exist_ok=True)
     if not opts.no_kvm and (not opts.expect or not opts.payload):
         ap.error('--expect and --payload are needed unless --no-kvm')
 
