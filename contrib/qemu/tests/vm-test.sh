@@ -80,7 +80,7 @@ else
 fi
 dmesg | grep -E 'WARNING|BUG|Oops' | while IFS= read -r line; do say "KS-OUT dmesg $line"; done
 say "KS-DONE"
-poweroff -f
+/bin/busybox poweroff -f
 EOF
 mkfs.ext4 -q -L ks-payload -d "$P" "$W/payload.ext4" \
 	"$(($(du -sm "$P" | cut -f1) * 5 / 4 + 64))M" || die "mkfs.ext4 of the payload failed"
