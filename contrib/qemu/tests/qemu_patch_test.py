@@ -26,7 +26,9 @@ Checks:
                pages back (pages_2m back up)
   cancel       migrate_cancel in the middle of the migration: the cap is
                raised again (trace) and the huge pages come back in place
-               (pages_2m back up) while the guest runs on
+               (pages_2m back up) while the guest runs on; and right after
+               migrate (before, during or after the split: a race, the
+               path taken is printed), with the same outcome
 
 Guest RAM is memfd-backed with 2 MiB hugetlb pages (vm.nr_hugepages is
 raised if needed); the guest is touch.elf, which writes every page of its
@@ -410,6 +412,42 @@ def test_cancel(opts):
         vm.stop()
 
 
+def test_cancel_early(opts):
+    """migrate_cancel right after migrate: while the split may still run.
+
+    Whether the cancel lands before the split, in it (between two slices:
+    kvm_split_huge_pages_ahead ends with ret -125, and the restore lowers
+    the cap to 2 MiB before raising it) or after it is a race; each path
+    must end with the guest running on huge pages.  The path taken is
+    printed.
+    """
+    accel = 'kvm,split-huge-pages-ahead=on'
+    vm = VM(opts, 'early', accel)
+    try:
+        check(vm.wait_sweeps(2), 'cancel-early: guest runs')
+        before = vm.stats()
+        vm.qmp.cmd('migrate-set-parameters', **{'max-bandwidth': 1 << 20})
+        vm.qmp.cmd('migrate',
+                   uri='file:' + os.path.join(opts.workdir, 'early.mig'))
+        vm.qmp.cmd('migrate_cancel')
+        st = vm.wait_status(('cancelled', 'failed', 'completed'))
+        check(st == 'cancelled', 'cancel-early: migration cancelled', st)
+        check(vm.wait_sweeps(2), 'cancel-early: guest runs on')
+        after = vm.stats()
+        m = re.search(r'kvm_split_huge_pages_ahead .*', vm.trace())
+        caps = caps_traced(vm)
+        log('#   path: %s; caps %s' % (m.group(0) if m else 'split not reached',
+                                      caps))
+        check(not caps or caps[-1] == ('0x0', '0'),
+              'cancel-early: cap raised again (or never lowered)', str(caps))
+        check(after.get('pages_2m', 0) >= before.get('pages_2m', 0) * 9 // 10,
+              'cancel-early: 2 MiB mappings there after the cancel',
+              'pages_2m %s, before %s' % (after.get('pages_2m'),
+                                          before.get('pages_2m')))
+    finally:
+        vm.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--qemu', required=True)
@@ -438,6 +476,7 @@ def main():
                 else:
                     test_kvm_split(opts)
                     test_cancel(opts)
+                    test_cancel_early(opts)
     except (Failure, OSError, subprocess.SubprocessError) as e:
         check(False, 'test ran to the end', str(e))
     log('# %d failure(s)%s; logs in %s' %
