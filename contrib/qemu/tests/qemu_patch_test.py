@@ -24,6 +24,8 @@ Checks:
                migration), chunks its clears (clear_dirty_chunks), and
                completes; "cont" on the source afterwards gives the huge
                pages back (pages_2m back up)
+  migrate      a live migration to a second QEMU (unix socket): the guest
+               checks every page of its RAM on the destination
   cancel       migrate_cancel in the middle of the migration: the cap is
                raised again (trace) and the huge pages come back in place
                (pages_2m back up) while the guest runs on; and right after
@@ -112,7 +114,7 @@ class QMP:
 
 
 class VM:
-    def __init__(self, opts, name, accel):
+    def __init__(self, opts, name, accel, incoming=False):
         self.opts = opts
         self.name = name
         self.dir = opts.workdir
@@ -132,6 +134,8 @@ class VM:
                      '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
                      '-trace', 'kvm_split*', '-D', self.log,
                      '-kernel', opts.payload]
+        if incoming:
+            self.argv += ['-incoming', 'defer']
         log('# %s: %s' % (name, ' '.join(self.argv)))
         self.err = open(os.path.join(self.dir, name + '.stderr'), 'w')
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
@@ -154,12 +158,19 @@ class VM:
         except FileNotFoundError:
             return ''
 
-    def sweeps(self):
+    def output(self):
         try:
             with open(self.serial, errors='replace') as f:
-                return f.read().count('sweep')
+                return f.read()
         except FileNotFoundError:
-            return 0
+            return ''
+
+    def sweeps(self):
+        return self.output().count('sweep')
+
+    def bad(self):
+        """The guest found a page that did not hold what it wrote."""
+        return 'BAD' in self.output()
 
     def wait_sweeps(self, n, timeout=60):
         """Wait until the guest has completed n more sweeps."""
@@ -236,7 +247,7 @@ def kvm_flavour():
 
 
 def ensure_hugepages(opts):
-    need = opts.mem // 2 + 8
+    need = opts.mem + 16        # two guests at a time, 2 MiB pages
     path = '/proc/sys/vm/nr_hugepages'
     with open(path) as f:
         have = int(f.read())
@@ -448,6 +459,43 @@ def test_cancel_early(opts):
         vm.stop()
 
 
+def test_migrate_verified(opts, flavour, accel):
+    """A live migration to a second QEMU; the guest verifies its RAM there.
+
+    The guest keeps writing all of its RAM, so the migration converges only
+    by stopping it (downtime-limit 60 s): the first pass runs with the
+    guest dirtying pages under dirty logging (and, with kvm-split, after
+    the split ahead and with chunked clears), the rest is sent stopped.
+    On the destination every page must hold what the source's guest last
+    wrote: the guest checks each page before it writes it again.
+    """
+    what = '%s: live migration to a second QEMU' % flavour
+    uri = 'unix:' + os.path.join(opts.workdir, flavour + '.sock')
+    src = dst = None
+    try:
+        src = VM(opts, flavour + '-src', accel)
+        dst = VM(opts, flavour + '-dst', 'kvm', incoming=True)
+        check(src.wait_sweeps(3), what + ': source guest runs and verifies')
+        dst.qmp.cmd('migrate-incoming', uri=uri)
+        src.migrate(uri)
+        st = src.wait_status(('completed', 'failed', 'cancelled'), 600)
+        check(st == 'completed', what + ' completes', st)
+        info = src.qmp.cmd('query-migrate')
+        log('#   total %s ms, downtime %s ms, setup %s ms, %s bytes' %
+            (info.get('total-time'), info.get('downtime'),
+             info.get('setup-time'),
+             info.get('ram', {}).get('transferred')))
+        check(dst.wait_sweeps(3, 120) and not dst.bad(),
+              what + ': the guest verifies all of its RAM on the destination',
+              'sweeps %d, BAD %s: %s' % (dst.sweeps(), dst.bad(),
+                                         dst.output()[-200:]))
+        check(not src.bad(), what + ': no bad page on the source')
+    finally:
+        for vm in (src, dst):
+            if vm:
+                vm.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--qemu', required=True)
@@ -473,10 +521,14 @@ def main():
                 ensure_hugepages(opts)
                 if flavour == 'stock':
                     test_stock(opts)
+                    test_migrate_verified(opts, 'stock', 'kvm')
                 else:
                     test_kvm_split(opts)
                     test_cancel(opts)
                     test_cancel_early(opts)
+                    test_migrate_verified(
+                        opts, 'kvm-split', 'kvm,split-huge-pages-ahead=on,'
+                        'clear-dirty-log-chunk=1M')
     except (Failure, OSError, subprocess.SubprocessError) as e:
         check(False, 'test ran to the end', str(e))
     log('# %d failure(s)%s; logs in %s' %

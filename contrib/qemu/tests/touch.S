@@ -3,8 +3,11 @@
  * A multiboot guest for contrib/qemu's tests: it writes one word into every
  * 4 KiB page of its RAM above 2 MiB, forever, so that KVM maps all of it
  * (with huge pages, when QEMU backs it with hugetlbfs) and keeps dirtying
- * it during a migration.  After each sweep it prints "sweep" on COM1; the
- * test reads the serial output to see that the guest runs.
+ * it during a migration.  Sweep n writes n and first checks that the page
+ * still holds n - 1 (from sweep 2 on), so a page a migration lost or
+ * sent stale is found on the destination: the guest then prints "BAD" and
+ * halts.  After each sweep it prints "sweep" on COM1; the test reads the
+ * serial output to see that the guest runs and verifies.
  *
  * 32-bit protected mode without paging, as multiboot starts it; QEMU's
  * -kernel loads it (it refuses 64-bit ELF multiboot images).
@@ -29,7 +32,12 @@ _start:
 	movl	$1, %edi			/* the value written: sweep number */
 sweep:
 	movl	$0x200000, %eax
-1:	movl	%edi, (%eax)
+	leal	-1(%edi), %ebp			/* what the last sweep wrote */
+1:	cmpl	$1, %edi			/* the firmware used some RAM */
+	je	5f
+	cmpl	%ebp, (%eax)
+	jne	bad
+5:	movl	%edi, (%eax)
 	addl	$4096, %eax
 	cmpl	%esi, %eax
 	jb	1b
@@ -43,4 +51,17 @@ sweep:
 	incl	%ecx
 	jmp	2b
 
+bad:	movl	$badmsg, %ecx
+3:	movb	(%ecx), %al
+	testb	%al, %al
+	jz	4f
+	movw	$COM1, %dx
+	outb	%al, %dx
+	incl	%ecx
+	jmp	3b
+4:	cli
+	hlt
+	jmp	4b
+
 msg:	.asciz	"sweep\n"
+badmsg:	.asciz	"BAD\n"
