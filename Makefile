@@ -15,6 +15,8 @@
 #                        DKMS package (Documentation/dkms.rst)
 #   make host-image      the Debian 13 host image of the test VM
 #                        (scripts/host-image.sh)
+#   make qemu            Debian 13's QEMU with contrib/qemu's series
+#                        (qemu-system-x86_64 in build/qemu/bin/)
 #
 # Target kernel: the running one on a Debian host running a supported Debian
 # kernel, else the newest Debian 13 6.12 (amd64); KVER=<abi or release>
@@ -46,7 +48,7 @@ KBUILD_ARGS := -C $(KDIR_R) M=$(ASM)/arch/x86/kvm \
 	NOSTDINC_FLAGS="-I$(ASM)/include/override" -j$(JOBS)
 
 .PHONY: all modules setup assemble demo check install load unload clean \
-	checkpatch sparse check-kernels deb host-image
+	checkpatch sparse check-kernels deb host-image qemu
 
 all: modules
 
@@ -72,6 +74,9 @@ demo: modules
 
 check: modules
 	$(MAKE) -C $(top)/selftests run
+
+qemu:
+	$(MAKE) -C $(top)/contrib/qemu
 
 check-kernels:
 	@$(top)/scripts/check-kernels.sh $(if $(PRUNE),--prune) $(if $(NEWEST),--newest)

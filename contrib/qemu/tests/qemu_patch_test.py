@@ -1,0 +1,541 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Tests of contrib/qemu's QEMU series: what QEMU itself does.
+
+Run on a host (the Debian 13 test VM) with the patched qemu-system-x86_64:
+
+  qemu_patch_test.py --qemu <binary> --payload touch.elf --expect stock
+  qemu_patch_test.py --qemu <binary> --payload touch.elf --expect kvm-split
+
+--expect says which KVM the test must find (checked with
+KVM_CHECK_EXTENSION on /dev/kvm, a mismatch is a failure): Debian's own
+(stock) or kvm-split's.  --no-kvm runs only what needs no /dev/kvm
+(property parsing), e.g. on a build machine.
+
+Checks:
+  properties   qom-list-properties lists the two properties; bad values are
+               refused before KVM is touched
+  stock        each property, set on stock KVM, fails startup with a message
+               naming the missing capability; without them the guest runs
+               and migrates as with Debian's QEMU (probe trace all 0)
+  kvm-split    with both: the capabilities are probed; a migration splits
+               the guest's 2 MiB mappings ahead (kvm_split_huge_pages_ahead
+               trace, split_huge_2m, pages_2m falls to 0 during the
+               migration), chunks its clears (clear_dirty_chunks), and
+               completes; "cont" on the source afterwards gives the huge
+               pages back (pages_2m back up)
+  migrate      a live migration to a second QEMU (unix socket): the guest
+               checks every page of its RAM on the destination
+  cancel       migrate_cancel in the middle of the migration: the cap is
+               raised again (trace) and the huge pages come back in place
+               (pages_2m back up) while the guest runs on; and right after
+               migrate (before, during or after the split: a race, the
+               path taken is printed), with the same outcome
+
+Guest RAM is memfd-backed with 2 MiB hugetlb pages (vm.nr_hugepages is
+raised if needed); the guest is touch.elf, which writes every page of its
+RAM in a loop.  Every failure to run counts as a failure, never a skip.
+Output: "ok"/"FAIL" lines, then a summary; exit status 1 on any failure.
+"""
+
+import argparse
+import fcntl
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+KVM_CHECK_EXTENSION = 0xAE03
+KVM_CAP_SPLIT_HUGE_PAGES = 0x4b530002
+KVM_CAP_MEMSLOT_PAGE_SIZES = 0x4b530001
+KVM_CAP_CLEAR_DIRTY_LOG_CHUNK = 0x4b530003
+
+failures = []
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def check(cond, name, detail=''):
+    if cond:
+        log('ok     %s' % name)
+    else:
+        log('FAIL   %s%s' % (name, (': ' + detail) if detail else ''))
+        failures.append(name)
+    return cond
+
+
+class Failure(Exception):
+    pass
+
+
+class QMP:
+    def __init__(self, path, timeout):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.time() > deadline:
+                    raise Failure('no QMP socket at %s' % path)
+                time.sleep(0.2)
+        self.sock.settimeout(timeout)
+        self.f = self.sock.makefile('rw')
+        self.recv()
+        self.cmd('qmp_capabilities')
+
+    def recv(self):
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise Failure('QMP connection closed')
+            msg = json.loads(line)
+            if 'event' not in msg:
+                return msg
+
+    def cmd(self, name, **args):
+        req = {'execute': name}
+        if args:
+            req['arguments'] = args
+        self.f.write(json.dumps(req) + '\n')
+        self.f.flush()
+        msg = self.recv()
+        if 'error' in msg:
+            raise Failure('%s: %s' % (name, msg['error']['desc']))
+        return msg['return']
+
+
+class VM:
+    def __init__(self, opts, name, accel, incoming=False):
+        self.opts = opts
+        self.name = name
+        self.dir = opts.workdir
+        self.serial = os.path.join(self.dir, name + '.serial')
+        self.log = os.path.join(self.dir, name + '.log')
+        self.qmp_path = os.path.join(self.dir, name + '.qmp')
+        for p in (self.serial, self.log, self.qmp_path):
+            if os.path.exists(p):
+                os.unlink(p)
+        mem = '%dM' % opts.mem
+        self.argv = [opts.qemu, '-M', 'pc,memory-backend=ram0',
+                     '-accel', accel, '-m', mem, '-smp', '1',
+                     '-object', 'memory-backend-memfd,id=ram0,size=%s,'
+                     'hugetlb=on,hugetlbsize=2M' % mem,
+                     '-nodefaults', '-display', 'none', '-no-user-config',
+                     '-serial', 'file:' + self.serial,
+                     '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
+                     '-trace', 'kvm_split*', '-D', self.log,
+                     '-kernel', opts.payload]
+        if incoming:
+            self.argv += ['-incoming', 'defer']
+        log('# %s: %s' % (name, ' '.join(self.argv)))
+        self.err = open(os.path.join(self.dir, name + '.stderr'), 'w')
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                     stdout=self.err, stderr=self.err)
+        try:
+            self.qmp = QMP(self.qmp_path, 30)
+        except Failure:
+            self.stop()
+            raise Failure('%s did not start: %s' % (name, self.stderr()))
+
+    def stderr(self):
+        self.err.flush()
+        with open(self.err.name) as f:
+            return f.read().strip()
+
+    def trace(self):
+        try:
+            with open(self.log) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ''
+
+    def output(self):
+        try:
+            with open(self.serial, errors='replace') as f:
+                return f.read()
+        except FileNotFoundError:
+            return ''
+
+    def sweeps(self):
+        return self.output().count('sweep')
+
+    def bad(self):
+        """The guest found a page that did not hold what it wrote."""
+        return 'BAD' in self.output()
+
+    def wait_sweeps(self, n, timeout=60):
+        """Wait until the guest has completed n more sweeps."""
+        want = self.sweeps() + n
+        deadline = time.time() + timeout
+        while self.sweeps() < want:
+            if time.time() > deadline or self.proc.poll() is not None:
+                return False
+            time.sleep(0.1)
+        return True
+
+    def stats(self):
+        out = {}
+        for r in self.qmp.cmd('query-stats', target='vm'):
+            if r.get('provider') != 'kvm':
+                continue
+            for s in r['stats']:
+                if isinstance(s['value'], int):
+                    out[s['name']] = s['value']
+        return out
+
+    def migrate(self, uri, bandwidth=None):
+        # The guest dirties all of its RAM all the time: let the migration
+        # stop it after the first pass rather than never converge.
+        params = {'downtime-limit': 60000}
+        if bandwidth is not None:
+            params['max-bandwidth'] = bandwidth
+        self.qmp.cmd('migrate-set-parameters', **params)
+        self.qmp.cmd('migrate', uri=uri)
+
+    def wait_status(self, want, timeout=120):
+        deadline = time.time() + timeout
+        while True:
+            st = self.qmp.cmd('query-migrate').get('status')
+            if st in want or time.time() > deadline:
+                return st
+            time.sleep(0.1)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.qmp.cmd('quit')
+            except Exception:
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.err.close()
+
+
+def run_qemu(opts, accel, timeout=30):
+    """Start QEMU expecting it to exit; return (rc, output)."""
+    argv = [opts.qemu, '-M', 'pc', '-accel', accel, '-display', 'none',
+            '-nodefaults', '-no-user-config', '-S']
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, 'did not exit within %ds' % timeout
+    return p.returncode, p.stdout + p.stderr
+
+
+def kvm_flavour():
+    fd = os.open('/dev/kvm', os.O_RDWR)
+    try:
+        caps = [fcntl.ioctl(fd, KVM_CHECK_EXTENSION, c)
+                for c in (KVM_CAP_SPLIT_HUGE_PAGES, KVM_CAP_MEMSLOT_PAGE_SIZES,
+                          KVM_CAP_CLEAR_DIRTY_LOG_CHUNK)]
+    finally:
+        os.close(fd)
+    return ('kvm-split' if all(caps) else 'stock'), caps
+
+
+def ensure_hugepages(opts):
+    need = opts.mem + 16        # two guests at a time, 2 MiB pages
+    path = '/proc/sys/vm/nr_hugepages'
+    with open(path) as f:
+        have = int(f.read())
+    if have < need:
+        with open(path, 'w') as f:
+            f.write(str(need))
+        with open(path) as f:
+            have = int(f.read())
+    if not check(have >= need, 'hugepages: %d 2 MiB pages reserved' % have,
+                 'need %d' % need):
+        raise Failure('not enough huge pages')
+
+
+def test_properties(opts):
+    # QEMU 10.0 has no "-accel kvm,help": ask QMP, which needs no KVM.
+    cmds = [{'execute': 'qmp_capabilities'},
+            {'execute': 'qom-list-properties',
+             'arguments': {'typename': 'kvm-accel'}},
+            {'execute': 'quit'}]
+    p = subprocess.run([opts.qemu, '-M', 'none', '-accel', 'qtest',
+                        '-display', 'none', '-nodefaults', '-qmp', 'stdio'],
+                       input=''.join(json.dumps(c) + '\n' for c in cmds),
+                       capture_output=True, text=True, timeout=30)
+    props = {}
+    for line in p.stdout.splitlines():
+        msg = json.loads(line)
+        if isinstance(msg.get('return'), list):
+            props = {x['name']: x for x in msg['return']}
+    for name, typ in (('split-huge-pages-ahead', 'bool'),
+                      ('clear-dirty-log-chunk', 'size')):
+        check(props.get(name, {}).get('type') == typ and
+              'kvm-split' in props[name].get('description', ''),
+              'properties: qom-list-properties kvm-accel has %s (%s)' %
+              (name, typ), str(props.get(name)) + p.stderr)
+    for val in ('3M', '128K', '2G'):
+        rc, out = run_qemu(opts, 'kvm,clear-dirty-log-chunk=' + val)
+        check(rc not in (0, None) and
+              'must be 0 or a power of two from 256K to 1G' in out,
+              'properties: clear-dirty-log-chunk=%s refused' % val,
+              'rc %s: %s' % (rc, out.strip()))
+    rc, out = run_qemu(opts, 'kvm,split-huge-pages-ahead=maybe')
+    check(rc not in (0, None) and 'split-huge-pages-ahead' in out,
+          'properties: split-huge-pages-ahead=maybe refused',
+          'rc %s: %s' % (rc, out.strip()))
+
+
+def probe_line(vm):
+    m = re.search(r'kvm_split_probe split page sizes (\S+) memslot caps (\S+) '
+                  r'clear chunk (\d)', vm.trace())
+    return m.groups() if m else None
+
+
+def test_stock(opts):
+    rc, out = run_qemu(opts, 'kvm,split-huge-pages-ahead=on')
+    check(rc not in (0, None) and 'needs KVM_SPLIT_HUGE_PAGES' in out,
+          'stock: split-huge-pages-ahead=on fails startup with a message',
+          'rc %s: %s' % (rc, out.strip()))
+    rc, out = run_qemu(opts, 'kvm,clear-dirty-log-chunk=1M')
+    check(rc not in (0, None) and 'needs KVM_CAP_CLEAR_DIRTY_LOG_CHUNK' in out,
+          'stock: clear-dirty-log-chunk=1M fails startup with a message',
+          'rc %s: %s' % (rc, out.strip()))
+    rc, out = run_qemu(opts, 'kvm,split-huge-pages-ahead=off', timeout=5)
+    check(rc is None, 'stock: split-huge-pages-ahead=off starts (still '
+          'running after 5 s)',
+          'rc %s: %s' % (rc, out.strip()))
+
+    vm = VM(opts, 'stock', 'kvm')
+    try:
+        check(vm.wait_sweeps(2), 'stock: guest runs (sweeps on its serial)')
+        check(probe_line(vm) == ('0x0', '0x0', '0'),
+              'stock: probe finds none of kvm-split', str(probe_line(vm)))
+        vm.migrate('file:' + os.path.join(opts.workdir, 'stock.mig'))
+        st = vm.wait_status(('completed', 'failed', 'cancelled'))
+        check(st == 'completed', 'stock: migration to a file completes', st)
+        check('kvm_split_huge_pages' not in vm.trace() and
+              'kvm_split_page_size_cap' not in vm.trace(),
+              'stock: no kvm-split call during the migration')
+        vm.qmp.cmd('cont')
+        check(vm.wait_sweeps(1), 'stock: guest resumes after the migration')
+    finally:
+        vm.stop()
+
+
+def caps_traced(vm):
+    return re.findall(r'kvm_split_page_size_cap cap (\S+) ret (-?\d+)',
+                      vm.trace())
+
+
+def test_kvm_split(opts):
+    accel = 'kvm,split-huge-pages-ahead=on,clear-dirty-log-chunk=1M'
+    vm = VM(opts, 'ksplit', accel)
+    try:
+        check(vm.wait_sweeps(2), 'kvm-split: guest runs')
+        pl = probe_line(vm)
+        check(pl is not None and int(pl[0], 16) & 4096 and
+              int(pl[1], 16) & 0x8000 and pl[2] == '1',
+              'kvm-split: probe finds the three capabilities', str(pl))
+        before = vm.stats()
+        check(before.get('pages_2m', 0) > 0,
+              'kvm-split: guest RAM is mapped with 2 MiB pages before the '
+              'migration', 'pages_2m %s' % before.get('pages_2m'))
+        vm.migrate('file:' + os.path.join(opts.workdir, 'ksplit.mig'))
+        st = vm.wait_status(('completed', 'failed', 'cancelled'))
+        check(st == 'completed', 'kvm-split: migration to a file completes', st)
+        m = re.search(r'kvm_split_huge_pages_ahead (\d+) slots, (\d+) huge '
+                      r'mappings split in (-?\d+) ms, ret (-?\d+)', vm.trace())
+        check(m is not None and int(m.group(2)) > 0 and m.group(4) == '0',
+              'kvm-split: migration split huge pages ahead',
+              m.group(0) if m else 'no kvm_split_huge_pages_ahead trace')
+        if m:
+            log('#   %s' % m.group(0))
+        after = vm.stats()
+        split = after.get('split_huge_2m', 0) - before.get('split_huge_2m', 0)
+        check(split >= before.get('pages_2m', 0),
+              'kvm-split: split_huge_2m grew by the 2 MiB mappings there were',
+              'grew %d, pages_2m was %d' % (split, before.get('pages_2m', 0)))
+        check(after.get('pages_2m', 1) == 0,
+              'kvm-split: no 2 MiB mapping left after the migration',
+              'pages_2m %s' % after.get('pages_2m'))
+        chunks = after.get('clear_dirty_chunks', 0) - \
+            before.get('clear_dirty_chunks', 0)
+        check(chunks > 0, 'kvm-split: KVM_CLEAR_DIRTY_LOG ran in chunks',
+              'clear_dirty_chunks grew by %d' % chunks)
+        check(caps_traced(vm)[-1:] == [('0x8000', '0')],
+              'kvm-split: slots capped at 4 KiB during the migration',
+              str(caps_traced(vm)))
+        # A completed migration leaves the source stopped; "cont" restores.
+        vm.qmp.cmd('cont')
+        check(vm.wait_sweeps(1), 'kvm-split: guest resumes on the source')
+        resumed = vm.stats()
+        check(caps_traced(vm)[-1:] == [('0x0', '0')],
+              'kvm-split: cap raised when the source resumes',
+              str(caps_traced(vm)))
+        check(resumed.get('pages_2m', 0) >= before.get('pages_2m', 0) * 9 // 10,
+              'kvm-split: 2 MiB mappings back in place after "cont"',
+              'pages_2m %s, before %s' % (resumed.get('pages_2m'),
+                                          before.get('pages_2m')))
+    finally:
+        vm.stop()
+
+
+def test_cancel(opts):
+    accel = 'kvm,split-huge-pages-ahead=on,clear-dirty-log-chunk=1M'
+    vm = VM(opts, 'cancel', accel)
+    try:
+        check(vm.wait_sweeps(2), 'cancel: guest runs')
+        before = vm.stats()
+        # 1 MB/s: the migration stays active for minutes.
+        vm.migrate('file:' + os.path.join(opts.workdir, 'cancel.mig'),
+                   bandwidth=1 << 20)
+        st = vm.wait_status(('active', 'completed', 'failed', 'cancelled'))
+        check(st == 'active', 'cancel: migration active', st)
+        time.sleep(2)
+        during = vm.stats()
+        check(during.get('pages_2m', 1) == 0,
+              'cancel: no 2 MiB mapping while the migration runs',
+              'pages_2m %s' % during.get('pages_2m'))
+        vm.qmp.cmd('migrate_cancel')
+        st = vm.wait_status(('cancelled', 'failed', 'completed'))
+        check(st == 'cancelled', 'cancel: migration cancelled', st)
+        check(vm.wait_sweeps(2), 'cancel: guest runs on after the cancel')
+        after = vm.stats()
+        check(caps_traced(vm)[-1:] == [('0x0', '0')],
+              'cancel: cap raised again', str(caps_traced(vm)))
+        check(after.get('pages_2m', 0) >= before.get('pages_2m', 0) * 9 // 10,
+              'cancel: 2 MiB mappings back in place',
+              'pages_2m %s, before %s' % (after.get('pages_2m'),
+                                          before.get('pages_2m')))
+        log('#   pages_2m before %s, during %s, after %s' %
+            (before.get('pages_2m'), during.get('pages_2m'),
+             after.get('pages_2m')))
+    finally:
+        vm.stop()
+
+
+def test_cancel_early(opts):
+    """migrate_cancel right after migrate: while the split may still run.
+
+    Whether the cancel lands before the split, in it (between two slices:
+    kvm_split_huge_pages_ahead ends with ret -125, and the restore lowers
+    the cap to 2 MiB before raising it) or after it is a race; each path
+    must end with the guest running on huge pages.  The path taken is
+    printed.
+    """
+    accel = 'kvm,split-huge-pages-ahead=on'
+    vm = VM(opts, 'early', accel)
+    try:
+        check(vm.wait_sweeps(2), 'cancel-early: guest runs')
+        before = vm.stats()
+        vm.qmp.cmd('migrate-set-parameters', **{'max-bandwidth': 1 << 20})
+        vm.qmp.cmd('migrate',
+                   uri='file:' + os.path.join(opts.workdir, 'early.mig'))
+        vm.qmp.cmd('migrate_cancel')
+        st = vm.wait_status(('cancelled', 'failed', 'completed'))
+        check(st == 'cancelled', 'cancel-early: migration cancelled', st)
+        check(vm.wait_sweeps(2), 'cancel-early: guest runs on')
+        after = vm.stats()
+        m = re.search(r'kvm_split_huge_pages_ahead .*', vm.trace())
+        caps = caps_traced(vm)
+        log('#   path: %s; caps %s' % (m.group(0) if m else 'split not reached',
+                                      caps))
+        check(not caps or caps[-1] == ('0x0', '0'),
+              'cancel-early: cap raised again (or never lowered)', str(caps))
+        check(after.get('pages_2m', 0) >= before.get('pages_2m', 0) * 9 // 10,
+              'cancel-early: 2 MiB mappings there after the cancel',
+              'pages_2m %s, before %s' % (after.get('pages_2m'),
+                                          before.get('pages_2m')))
+    finally:
+        vm.stop()
+
+
+def test_migrate_verified(opts, flavour, accel):
+    """A live migration to a second QEMU; the guest verifies its RAM there.
+
+    The guest keeps writing all of its RAM, so the migration converges only
+    by stopping it (downtime-limit 60 s): the first pass runs with the
+    guest dirtying pages under dirty logging (and, with kvm-split, after
+    the split ahead and with chunked clears), the rest is sent stopped.
+    On the destination every page must hold what the source's guest last
+    wrote: the guest checks each page before it writes it again.
+    """
+    what = '%s: live migration to a second QEMU' % flavour
+    uri = 'unix:' + os.path.join(opts.workdir, flavour + '.sock')
+    src = dst = None
+    try:
+        src = VM(opts, flavour + '-src', accel)
+        dst = VM(opts, flavour + '-dst', 'kvm', incoming=True)
+        check(src.wait_sweeps(3), what + ': source guest runs and verifies')
+        dst.qmp.cmd('migrate-incoming', uri=uri)
+        src.migrate(uri)
+        st = src.wait_status(('completed', 'failed', 'cancelled'), 600)
+        check(st == 'completed', what + ' completes', st)
+        info = src.qmp.cmd('query-migrate')
+        log('#   total %s ms, downtime %s ms, setup %s ms, %s bytes' %
+            (info.get('total-time'), info.get('downtime'),
+             info.get('setup-time'),
+             info.get('ram', {}).get('transferred')))
+        check(dst.wait_sweeps(3, 120) and not dst.bad(),
+              what + ': the guest verifies all of its RAM on the destination',
+              'sweeps %d, BAD %s: %s' % (dst.sweeps(), dst.bad(),
+                                         dst.output()[-200:]))
+        check(not src.bad(), what + ': no bad page on the source')
+    finally:
+        for vm in (src, dst):
+            if vm:
+                vm.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--qemu', required=True)
+    ap.add_argument('--payload')
+    ap.add_argument('--expect', choices=('stock', 'kvm-split'))
+    ap.add_argument('--no-kvm', action='store_true')
+    ap.add_argument('--mem', type=int, default=256, help='guest MiB')
+    ap.add_argument('--workdir')
+    opts = ap.parse_args()
+    opts.workdir = os.path.abspath(opts.workdir or
+                                   tempfile.mkdtemp(prefix='qemu-patch-'))
+    os.makedirs(opts.workdir, exist_ok=True)
+    if not opts.no_kvm and (not opts.expect or not opts.payload):
+        ap.error('--expect and --payload are needed unless --no-kvm')
+
+    try:
+        test_properties(opts)
+        if not opts.no_kvm:
+            flavour, caps = kvm_flavour()
+            if check(flavour == opts.expect,
+                     'kvm: /dev/kvm is %s' % opts.expect,
+                     'found %s (caps %s)' % (flavour, caps)):
+                ensure_hugepages(opts)
+                if flavour == 'stock':
+                    test_stock(opts)
+                    test_migrate_verified(opts, 'stock', 'kvm')
+                else:
+                    test_kvm_split(opts)
+                    test_cancel(opts)
+                    test_cancel_early(opts)
+                    test_migrate_verified(
+                        opts, 'kvm-split', 'kvm,split-huge-pages-ahead=on,'
+                        'clear-dirty-log-chunk=1M')
+    except (Failure, OSError, subprocess.SubprocessError) as e:
+        check(False, 'test ran to the end', str(e))
+    log('# %d failure(s)%s; logs in %s' %
+        (len(failures), (': ' + ', '.join(failures)) if failures else '',
+         opts.workdir))
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
