@@ -155,8 +155,15 @@ class Guest:
                                      stdout=self.stderr, stderr=self.stderr)
         try:
             self.qmp = QMP(self.qmp_path, 60)
-        except Failure:
-            self.check_alive()
+        except (Failure, OSError):
+            try:
+                self.check_alive()
+            finally:
+                # Never leave a QEMU behind that nobody will quit.
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                    self.proc.wait()
+                self.stderr.close()
             raise
 
     def check_alive(self):
