@@ -20,7 +20,7 @@ Only the Python 3 standard library; QMP over unix sockets.  Exit status 0
 when every migration verified, 1 otherwise (including a QEMU that would
 not start, a migration that failed or timed out, a guest that stopped
 reporting).  --expect-corruption N inverts that for a check of the check:
-the payload corrupts a page after sweep N and the run must fail on it.
+the payload corrupts 16 pages after sweep N and the run must fail on it.
 """
 
 import argparse
@@ -548,7 +548,7 @@ def main():
     ap.add_argument('--json', help='write the figures here')
     ap.add_argument('--label', default='', help='name of the run, in output')
     ap.add_argument('--expect-corruption', type=int, default=0, metavar='N',
-                    help='payload corrupts a page after sweep N; the run '
+                    help='payload corrupts 16 pages after sweep N; the run '
                     'must fail on it (check of the check)')
     ap.add_argument('--summarize', nargs='+', metavar='JSON',
                     help='only print one table of these --json files')
@@ -644,7 +644,7 @@ def main():
         if err and ('FAIL page' in err or 'found bad pages' in err):
             log('PASS: the corruption was detected: %s' % err)
             return 0
-        log('FAIL: the corrupted page went unnoticed (%s)' % err)
+        log('FAIL: the corrupted pages went unnoticed (%s)' % err)
         return 1
     if err:
         log('FAIL: %s' % err)
