@@ -22,8 +22,8 @@
 #                alternate with 2 MiB pages (two free 1 GiB pages and 1024
 #                2 MiB pages are enough)
 #   corrupt      kvm-split, the check of the check: the payload flips a
-#                word behind its table's back after sweep 4, and the run
-#                passes only if migrate.py fails on it
+#                word of 16 pages behind its table's back after sweep 4,
+#                and the run passes only if migrate.py fails on it
 # -m does not apply to split-1g.  Pass: every migration of every mode
 # verified by the destination guest (a full sweep after the resume, RAM
 # identical at the switchover), and no WARNING/BUG in dmesg.  Each

@@ -20,7 +20,7 @@ Only the Python 3 standard library; QMP over unix sockets.  Exit status 0
 when every migration verified, 1 otherwise (including a QEMU that would
 not start, a migration that failed or timed out, a guest that stopped
 reporting).  --expect-corruption N inverts that for a check of the check:
-the payload corrupts a page after sweep N and the run must fail on it.
+the payload corrupts 16 pages after sweep N and the run must fail on it.
 """
 
 import argparse
@@ -155,8 +155,15 @@ class Guest:
                                      stdout=self.stderr, stderr=self.stderr)
         try:
             self.qmp = QMP(self.qmp_path, 60)
-        except Failure:
-            self.check_alive()
+        except (Failure, OSError):
+            try:
+                self.check_alive()
+            finally:
+                # Never leave a QEMU behind that nobody will quit.
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                    self.proc.wait()
+                self.stderr.close()
             raise
 
     def check_alive(self):
@@ -332,23 +339,29 @@ def migrate_once(opts, src, dst, n):
 
 
 def compare_ram(opts, src, dst, n):
-    """Both stopped at the switchover: their RAM must be identical."""
-    dumps = []
-    for g in (src, dst):
-        path = os.path.join(opts.workdir, '%s.ram' % g.name)
-        g.qmp.cmd('pmemsave', val=0, size=opts.mem << 20, filename=path)
-        dumps.append(path)
+    """Both stopped at the switchover: their RAM must be identical.
+
+    Dumped (pmemsave) and compared 64 MiB at a time, so that the dumps
+    never hold much memory (/tmp is a tmpfs in the test VM).
+    """
+    chunk = 64 << 20
+    size = opts.mem << 20
     diff = []
-    with open(dumps[0], 'rb') as a, open(dumps[1], 'rb') as b:
-        page = 0
-        while True:
-            x, y = a.read(4096), b.read(4096)
-            if not x and not y:
-                break
-            if x != y:
-                diff.append(page)
-            page += 1
-    for path in dumps:
+    paths = [os.path.join(opts.workdir, '%s.ram' % g.name) for g in (src, dst)]
+    for off in range(0, size, chunk):
+        length = min(chunk, size - off)
+        for g, path in zip((src, dst), paths):
+            g.qmp.cmd('pmemsave', val=off, size=length, filename=path)
+        with open(paths[0], 'rb') as a, open(paths[1], 'rb') as b:
+            page = off >> 12
+            while True:
+                x, y = a.read(4096), b.read(4096)
+                if not x and not y:
+                    break
+                if x != y:
+                    diff.append(page)
+                page += 1
+    for path in paths:
         os.unlink(path)
     if diff:
         raise Failure('migration %d: %d pages of RAM differ between source '
@@ -535,7 +548,7 @@ def main():
     ap.add_argument('--json', help='write the figures here')
     ap.add_argument('--label', default='', help='name of the run, in output')
     ap.add_argument('--expect-corruption', type=int, default=0, metavar='N',
-                    help='payload corrupts a page after sweep N; the run '
+                    help='payload corrupts 16 pages after sweep N; the run '
                     'must fail on it (check of the check)')
     ap.add_argument('--summarize', nargs='+', metavar='JSON',
                     help='only print one table of these --json files')
@@ -598,8 +611,9 @@ def main():
                     raise Failure('%s: no sweep %d' % (src.name, want))
                 time.sleep(0.2)
             src.check_log()
-    except Failure as e:
-        err = str(e)
+    except (Failure, OSError) as e:
+        err = '%s: %s' % (type(e).__name__, e) if isinstance(e, OSError) \
+            else str(e)
     finally:
         for g in guests:
             g.quit()
@@ -630,7 +644,7 @@ def main():
         if err and ('FAIL page' in err or 'found bad pages' in err):
             log('PASS: the corruption was detected: %s' % err)
             return 0
-        log('FAIL: the corrupted page went unnoticed (%s)' % err)
+        log('FAIL: the corrupted pages went unnoticed (%s)' % err)
         return 1
     if err:
         log('FAIL: %s' % err)

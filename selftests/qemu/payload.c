@@ -24,8 +24,8 @@
  * Command line (QEMU -append): rate=<MiB/s> (default 16, 0: no writes),
  * mem=<MiB> (stamp at most this much), burst=<ms> (how much writing a
  * pause may make up for, default 10), corrupt=<N> (after sweep N, flip a
- * word of a page behind the table's back: the next sweep must FAIL; proves
- * the check, see migrate.py --check-corruption).
+ * word of 16 pages behind the table's back: the next sweep must FAIL;
+ * proves the check, see migrate.py --expect-corruption).
  */
 
 typedef unsigned char u8;
@@ -400,7 +400,12 @@ void payload_main(u32 magic, struct mb_info *mbi)
 		puts(" gen=");
 		putu(gen_max);
 		puts("\n");
+		/*
+		 * 16 pages, so that the writer cannot rewrite them all
+		 * before the next sweep reads them.
+		 */
 		if (sweep == corrupt)
-			pages[(npages / 2) * PAGE_WORDS + 7] ^= 1;
+			for (i = 0; i < 16; i++)
+				pages[(u64)(npages / 16 * i + 7) * PAGE_WORDS + 7] ^= 1;
 	}
 }
