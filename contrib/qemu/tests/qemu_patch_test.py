@@ -132,8 +132,11 @@ class VM:
                      '-nodefaults', '-display', 'none', '-no-user-config',
                      '-serial', 'file:' + self.serial,
                      '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
-                     '-trace', 'kvm_split*', '-D', self.log,
                      '-kernel', opts.payload]
+        if getattr(opts, 'trace', True):
+            self.argv += ['-trace', 'kvm_split*', '-D', self.log]
+        if getattr(opts, 'append', None):
+            self.argv += ['-append', opts.append]
         if incoming:
             self.argv += ['-incoming', 'defer']
         log('# %s: %s' % (name, ' '.join(self.argv)))
