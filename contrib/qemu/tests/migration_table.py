@@ -42,7 +42,7 @@ def rate(vm, secs):
 
 
 def one_run(opts, n):
-    tag = '%s-%d' % (opts.name, n)
+    tag = '%s-%d' % (opts.name.replace('/', '_'), n)
     uri = 'unix:' + os.path.join(opts.workdir, tag + '.sock')
     src = dst = None
     res = {'config': opts.name, 'run': n}
@@ -57,9 +57,6 @@ def one_run(opts, n):
         params = {'downtime-limit': opts.downtime,
                   'max-bandwidth': opts.bandwidth << 20}
         src.qmp.cmd('migrate-set-parameters', **params)
-        if opts.clear_bitmap_shift is not None:
-            src.qmp.cmd('migrate-set-parameters', **{
-                'x-clear-bitmap-shift': opts.clear_bitmap_shift})
         p0, t0 = progress(src), time.time()
         p1, t1 = p0, t0
         src.qmp.cmd('migrate', uri=uri)
@@ -135,6 +132,11 @@ def main():
     opts.append = str(opts.delay)
     # Debian's own QEMU has none of the series' trace events.
     opts.trace = False
+    # QEMU's clear size is a property of the migration object.
+    opts.extra = []
+    if opts.clear_bitmap_shift is not None:
+        opts.extra = ['-global', 'migration.x-clear-bitmap-shift=%d' %
+                      opts.clear_bitmap_shift]
 
     ok = True
     with open(opts.out, 'a') as out:

@@ -135,6 +135,7 @@ class VM:
                      '-kernel', opts.payload]
         if getattr(opts, 'trace', True):
             self.argv += ['-trace', 'kvm_split*', '-D', self.log]
+        self.argv += getattr(opts, 'extra', [])
         if getattr(opts, 'append', None):
             self.argv += ['-append', opts.append]
         if incoming:

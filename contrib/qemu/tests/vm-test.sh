@@ -74,25 +74,29 @@ run() {
 }
 . /ks/table.conf
 if [ "$MODE" = table ]; then
-	# Timed migrations: Debian's QEMU on Debian's KVM, Debian's QEMU on
-	# kvm-split with the in-kernel chunk (1 MiB), the series with split
-	# ahead and chunked clears, and the same with 128 MiB QEMU clears.
+	# Timed migrations: Debian's QEMU on Debian's KVM; Debian's QEMU on
+	# kvm-split without and with the in-kernel chunk (1 MiB, the module
+	# parameter); the series splitting ahead without a chunk, with
+	# chunked clears, and with 128 MiB QEMU clears on top.
 	X="python3 /ks/tests/migration_table.py --payload /ks/tests/touch.elf --out /tmp/table.json $M"
 	D=/usr/bin/qemu-system-x86_64
 	S=/ks/tests/qemu-system-x86_64
+	C=/sys/module/kvm/parameters/clear_dirty_log_chunk
+	A=kvm,split-huge-pages-ahead=on
 	echo $((TABLE_MEM + 64)) >/proc/sys/vm/nr_hugepages
 	say "KS-INFO hugepages $(cat /proc/sys/vm/nr_hugepages); $($D --version | head -n 1)"
 	modprobe kvm_amd && run table_stock $X --name stock-qemu/stock-kvm --qemu $D
 	modprobe -r kvm_amd kvm
 	modprobe irqbypass
 	modprobe ccp 2>/dev/null
-	if insmod /ks/modules/kvm.ko clear_dirty_log_chunk=256 && insmod /ks/modules/kvm-amd.ko; then
-		run table_kchunk $X --name stock-qemu/kvm-split-kchunk-1M --qemu $D
+	if insmod /ks/modules/kvm.ko && insmod /ks/modules/kvm-amd.ko; then
+		echo 0 >$C && run table_ks $X --name stock-qemu/kvm-split --qemu $D
+		echo 256 >$C && run table_kchunk $X --name stock-qemu/kvm-split-kchunk-1M --qemu $D
+		echo 0 >$C && run table_split $X --name series/split --qemu $S --accel $A
 		run table_series $X --name series/split+chunk-1M --qemu $S \
-			--accel kvm,split-huge-pages-ahead=on,clear-dirty-log-chunk=1M
+			--accel $A,clear-dirty-log-chunk=1M
 		run table_series_shift $X --name series/split+chunk-1M+shift-15 --qemu $S \
-			--accel kvm,split-huge-pages-ahead=on,clear-dirty-log-chunk=1M \
-			--clear-bitmap-shift 15
+			--accel $A,clear-dirty-log-chunk=1M --clear-bitmap-shift 15
 	else
 		say "KS-FATAL insmod of kvm-split's modules failed"
 	fi
@@ -148,7 +152,7 @@ cp "$W/console.log" "$W/results.log" "$BUILD/qemu/vm-logs/"
 
 fail=0
 names="qemu_stock qemu_kvm_split"
-[ "$MODE" = table ] && names="table_stock table_kchunk table_series table_series_shift"
+[ "$MODE" = table ] && names="table_stock table_ks table_kchunk table_split table_series table_series_shift"
 for name in $names; do
 	grep -q "^KS-RESULT $name 0 " <(tr -d '\r' <"$W/results.log") || fail=1
 done
