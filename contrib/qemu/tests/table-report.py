@@ -82,7 +82,7 @@ def main():
                                              avg('downtime'),
                                              avg('progress_pct')))
     script = '''
-set terminal pngcairo size 1200,440 font ",10" noenhanced
+set terminal pngcairo size 1260,520 font ",10" noenhanced
 set output "%(p)s.png"
 set datafile separator ","
 set key off
@@ -90,9 +90,9 @@ set style data histograms
 set style histogram gap 1
 set style fill solid 0.8 border -1
 set grid ytics
-set xtics rotate by -25
+set xtics rotate by -40
 set yrange [0:*]
-set bmargin 7
+set bmargin 12
 set multiplot layout 1,3 title "%(t)s"
 set title "migration time (s, average)"
 plot "%(p)s.csv" every ::1 using 2:xtic(1) lc rgb "#4472c4"
