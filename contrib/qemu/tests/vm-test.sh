@@ -130,13 +130,14 @@ qemu-img create -q -f qcow2 -b "$HOSTIMG/root.ext4" -F raw "$W/root.qcow2" ||
 	die "cannot make an overlay of $HOSTIMG/root.ext4"
 
 CMDLINE="root=/dev/vda rw init=/sbin/ks-init no_timer_check console=ttyS0"
-CMDLINE+=" panic_on_warn=1 panic=-1 oops=panic hugepagesz=2M mitigations=off"
+CMDLINE+=" panic_on_warn=1 panic=-1 oops=panic hugepagesz=1G hugepages=3"
+CMDLINE+=" hugepagesz=2M mitigations=off"
 CMDLINE+=" nokaslr loglevel=4"
 : >"$W/results.log"
 info "booting the Debian 13 host image under TCG (timeout ${VM_TIMEOUT:-2400}s; console: ${W#"$top"/}/console.log)"
 t0=$(date +%s)
 timeout -s KILL "${VM_TIMEOUT:-2400}" nice -n 10 qemu-system-x86_64 -machine q35 \
-	-accel tcg,thread=single -cpu EPYC,+svm -m "${VM_MEM:-4096}" -smp 2 \
+	-accel tcg,thread=single -cpu EPYC,+svm -m "${VM_MEM:-6144}" -smp 2 \
 	-kernel "$HOSTIMG/vmlinuz" -initrd "$HOSTIMG/initrd.img" -append "$CMDLINE" \
 	-drive "file=$W/root.qcow2,if=virtio,format=qcow2,cache=unsafe" \
 	-drive "file=$W/payload.ext4,if=virtio,format=raw,cache=unsafe" \
