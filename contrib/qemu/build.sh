@@ -43,7 +43,7 @@ DEVICES=$top/contrib/qemu/x86_64-kvm-split.mak
 TESTED=1:10.0.13+ds-0+deb13u1
 JOBS=${JOBS:-2}
 # Packages configure and the build need in the Debian 13 root.
-ROOT_DEPS="python3 python3-venv meson ninja-build pkgconf libglib2.0-dev zlib1g-dev"
+ROOT_DEPS=(python3 python3-venv meson ninja-build pkgconf libglib2.0-dev zlib1g-dev)
 CONFIGURE=(--target-list=x86_64-softmmu --without-default-features
 	   --without-default-devices
 	   --with-devices-x86_64=kvm-split
@@ -137,7 +137,7 @@ source_tree() {
 build() {
 	local want start
 
-	"$top/scripts/debian-root.sh" create trixie $ROOT_DEPS ||
+	"$top/scripts/debian-root.sh" create trixie "${ROOT_DEPS[@]}" ||
 		die "cannot prepare the trixie build root"
 	want="${CONFIGURE[*]}"
 	if [ ! -f "$Q/obj/build.ninja" ] ||

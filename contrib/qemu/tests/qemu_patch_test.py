@@ -24,6 +24,8 @@ Checks:
                migration), chunks its clears (clear_dirty_chunks), and
                completes; "cont" on the source afterwards gives the huge
                pages back (pages_2m back up)
+  1g           a 2 GiB guest on 1 GiB pages: its 1 GiB mapping is split
+               during a migration and rebuilt in place after a cancel
   migrate      a live migration to a second QEMU (unix socket): the guest
                checks every page of its RAM on the destination
   cancel       migrate_cancel in the middle of the migration: the cap is
@@ -128,12 +130,17 @@ class VM:
         self.argv = [opts.qemu, '-M', 'pc,memory-backend=ram0',
                      '-accel', accel, '-m', mem, '-smp', '1',
                      '-object', 'memory-backend-memfd,id=ram0,size=%s,'
-                     'hugetlb=on,hugetlbsize=2M' % mem,
+                     'hugetlb=on,hugetlbsize=%s' %
+                     (mem, getattr(opts, 'hugesize', '2M')),
                      '-nodefaults', '-display', 'none', '-no-user-config',
                      '-serial', 'file:' + self.serial,
                      '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
-                     '-trace', 'kvm_split*', '-D', self.log,
                      '-kernel', opts.payload]
+        if getattr(opts, 'trace', True):
+            self.argv += ['-trace', 'kvm_split*', '-D', self.log]
+        self.argv += getattr(opts, 'extra', [])
+        if getattr(opts, 'append', None):
+            self.argv += ['-append', opts.append]
         if incoming:
             self.argv += ['-incoming', 'defer']
         log('# %s: %s' % (name, ' '.join(self.argv)))
@@ -172,7 +179,7 @@ class VM:
         """The guest found a page that did not hold what it wrote."""
         return 'BAD' in self.output()
 
-    def wait_sweeps(self, n, timeout=60):
+    def wait_sweeps(self, n, timeout=180):
         """Wait until the guest has completed n more sweeps."""
         want = self.sweeps() + n
         deadline = time.time() + timeout
@@ -340,7 +347,8 @@ def test_kvm_split(opts):
     accel = 'kvm,split-huge-pages-ahead=on,clear-dirty-log-chunk=1M'
     vm = VM(opts, 'ksplit', accel)
     try:
-        check(vm.wait_sweeps(2), 'kvm-split: guest runs')
+        check(vm.wait_sweeps(2), 'kvm-split: guest runs',
+              'serial %r, stderr %r' % (vm.output()[-80:], vm.stderr()[-300:]))
         pl = probe_line(vm)
         check(pl is not None and int(pl[0], 16) & 4096 and
               int(pl[1], 16) & 0x8000 and pl[2] == '1',
@@ -496,6 +504,58 @@ def test_migrate_verified(opts, flavour, accel):
                 vm.stop()
 
 
+def test_1g(opts):
+    """1 GiB pages: split ahead to 4 KiB, then rebuilt in place.
+
+    A 2 GiB guest on 1 GiB hugetlb pages: KVM maps guest memory from 1 GiB
+    to 2 GiB with one 1 GiB mapping.  A migration splits it (split_huge_1g)
+    and, once cancelled, raising the cap must rebuild it: 4 KiB tables into
+    2 MiB mappings, then those into the 1 GiB mapping.
+    """
+    path = '/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages'
+    with open(path) as f:
+        have = int(f.read())
+    if not check(have >= 2, '1g: two 1 GiB pages reserved', 'have %d' % have):
+        return
+    o = argparse.Namespace(**vars(opts))
+    o.mem, o.hugesize = 2048, '1G'
+    vm = VM(o, 'huge1g', 'kvm,split-huge-pages-ahead=on')
+    try:
+        check(vm.wait_sweeps(2, 120), '1g: guest runs')
+        before = vm.stats()
+        check(before.get('pages_1g', 0) >= 1,
+              '1g: guest RAM mapped with a 1 GiB page before the migration',
+              'pages_1g %s' % before.get('pages_1g'))
+        vm.migrate('file:' + os.path.join(opts.workdir, 'huge1g.mig'),
+                   bandwidth=1 << 20)
+        st = vm.wait_status(('active', 'completed', 'failed', 'cancelled'))
+        check(st == 'active', '1g: migration active', st)
+        time.sleep(2)
+        during = vm.stats()
+        check(during.get('pages_1g', 1) == 0 and
+              during.get('pages_2m', 1) == 0 and
+              during.get('split_huge_1g', 0) > before.get('split_huge_1g', 0),
+              '1g: split to 4 KiB while the migration runs',
+              'pages_1g %s, pages_2m %s, split_huge_1g %s' %
+              (during.get('pages_1g'), during.get('pages_2m'),
+               during.get('split_huge_1g')))
+        vm.qmp.cmd('migrate_cancel')
+        st = vm.wait_status(('cancelled', 'failed', 'completed'))
+        check(st == 'cancelled', '1g: migration cancelled', st)
+        check(vm.wait_sweeps(2, 120), '1g: guest runs on after the cancel')
+        after = vm.stats()
+        check(after.get('pages_1g', 0) >= before.get('pages_1g', 0),
+              '1g: the 1 GiB mapping rebuilt in place',
+              'pages_1g %s, before %s' % (after.get('pages_1g'),
+                                          before.get('pages_1g')))
+        log('#   pages_1g before %s, during %s, after %s; pages_2m before %s, '
+            'after %s' % (before.get('pages_1g'), during.get('pages_1g'),
+                          after.get('pages_1g'), before.get('pages_2m'),
+                          after.get('pages_2m')))
+    finally:
+        vm.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--qemu', required=True)
@@ -526,6 +586,7 @@ def main():
                     test_kvm_split(opts)
                     test_cancel(opts)
                     test_cancel_early(opts)
+                    test_1g(opts)
                     test_migrate_verified(
                         opts, 'kvm-split', 'kvm,split-huge-pages-ahead=on,'
                         'clear-dirty-log-chunk=1M')

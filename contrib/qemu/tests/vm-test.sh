@@ -9,7 +9,10 @@
 # patched QEMU, the test and its guest go in on a payload disk, the
 # results come back on ttyS1 with the KS-* lines of scripts/vm-run.sh.
 #
-#   contrib/qemu/tests/vm-test.sh
+#   contrib/qemu/tests/vm-test.sh          the tests
+#   contrib/qemu/tests/vm-test.sh table    timed migrations for the table
+#                                          (migration_table.py; TABLE_MEM,
+#                                          TABLE_DELAY, TABLE_RUNS, TABLE_BW)
 #
 # HOSTIMG=<dir> names a built image (root.ext4, vmlinuz, initrd.img);
 # without it scripts/host-image.sh builds or finds it.  Needs
@@ -39,9 +42,16 @@ W=$(mktemp -d "$BUILD/qemu/vm.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 P=$W/payload
 mkdir -p "$P/tests" "$P/modules"
+MODE=${1:-tests}
 cp "$Q/bin/qemu-system-x86_64" "$Q/touch.elf" \
-	"$top/contrib/qemu/tests/qemu_patch_test.py" "$P/tests/"
+	"$top/contrib/qemu/tests/qemu_patch_test.py" \
+	"$top/contrib/qemu/tests/migration_table.py" "$P/tests/"
 cp "$MODDIR/kvm.ko" "$MODDIR/kvm-amd.ko" "$P/modules/"
+cat >"$P/table.conf" <<EOF
+MODE=$MODE
+TABLE_MEM=${TABLE_MEM:-512}
+M="--mem ${TABLE_MEM:-512} --delay ${TABLE_DELAY:-0} --runs ${TABLE_RUNS:-3} --bandwidth ${TABLE_BW:-1024}"
+EOF
 # The image's ks-init mounts this disk on /ks and runs /ks/init.
 cat >"$P/init" <<'EOF'
 #!/bin/sh
@@ -62,6 +72,38 @@ run() {
 	while IFS= read -r line; do say "KS-OUT $name $line"; done </tmp/$name.out
 	say "KS-RESULT $name $rc $(($(date +%s) - t0))"
 }
+. /ks/table.conf
+if [ "$MODE" = table ]; then
+	# Timed migrations: Debian's QEMU on Debian's KVM; Debian's QEMU on
+	# kvm-split without and with the in-kernel chunk (1 MiB, the module
+	# parameter); the series splitting ahead without a chunk, with
+	# chunked clears, and with 128 MiB QEMU clears on top.
+	X="python3 /ks/tests/migration_table.py --payload /ks/tests/touch.elf --out /tmp/table.json $M"
+	D=/usr/bin/qemu-system-x86_64
+	S=/ks/tests/qemu-system-x86_64
+	C=/sys/module/kvm/parameters/clear_dirty_log_chunk
+	A=kvm,split-huge-pages-ahead=on
+	echo $((TABLE_MEM + 64)) >/proc/sys/vm/nr_hugepages
+	say "KS-INFO hugepages $(cat /proc/sys/vm/nr_hugepages); $($D --version | head -n 1)"
+	modprobe kvm_amd && run table_stock $X --name stock-qemu/stock-kvm --qemu $D
+	modprobe -r kvm_amd kvm
+	modprobe irqbypass
+	modprobe ccp 2>/dev/null
+	if insmod /ks/modules/kvm.ko && insmod /ks/modules/kvm-amd.ko; then
+		echo 0 >$C && run table_ks $X --name stock-qemu/kvm-split --qemu $D
+		echo 256 >$C && run table_kchunk $X --name stock-qemu/kvm-split-kchunk-1M --qemu $D
+		echo 0 >$C && run table_split $X --name series/split --qemu $S --accel $A
+		run table_series $X --name series/split+chunk-1M --qemu $S \
+			--accel $A,clear-dirty-log-chunk=1M
+		run table_series_shift $X --name series/split+chunk-1M+shift-15 --qemu $S \
+			--accel $A,clear-dirty-log-chunk=1M --clear-bitmap-shift 15
+	else
+		say "KS-FATAL insmod of kvm-split's modules failed"
+	fi
+	dmesg | grep -E 'WARNING|BUG|Oops' | while IFS= read -r line; do say "KS-OUT dmesg $line"; done
+	say "KS-DONE"
+	/bin/busybox poweroff -f
+fi
 T="python3 /ks/tests/qemu_patch_test.py --qemu /ks/tests/qemu-system-x86_64 --payload /ks/tests/touch.elf --mem 128"
 if modprobe kvm_amd; then
 	say "KS-INFO stock kvm_amd: $(modinfo -F filename kvm_amd)"
@@ -88,13 +130,14 @@ qemu-img create -q -f qcow2 -b "$HOSTIMG/root.ext4" -F raw "$W/root.qcow2" ||
 	die "cannot make an overlay of $HOSTIMG/root.ext4"
 
 CMDLINE="root=/dev/vda rw init=/sbin/ks-init no_timer_check console=ttyS0"
-CMDLINE+=" panic_on_warn=1 panic=-1 oops=panic hugepagesz=2M mitigations=off"
+CMDLINE+=" panic_on_warn=1 panic=-1 oops=panic hugepagesz=1G hugepages=3"
+CMDLINE+=" hugepagesz=2M mitigations=off"
 CMDLINE+=" nokaslr loglevel=4"
 : >"$W/results.log"
 info "booting the Debian 13 host image under TCG (timeout ${VM_TIMEOUT:-2400}s; console: ${W#"$top"/}/console.log)"
 t0=$(date +%s)
 timeout -s KILL "${VM_TIMEOUT:-2400}" nice -n 10 qemu-system-x86_64 -machine q35 \
-	-accel tcg,thread=single -cpu EPYC,+svm -m "${VM_MEM:-4096}" -smp 2 \
+	-accel tcg,thread=single -cpu EPYC,+svm -m "${VM_MEM:-6144}" -smp 2 \
 	-kernel "$HOSTIMG/vmlinuz" -initrd "$HOSTIMG/initrd.img" -append "$CMDLINE" \
 	-drive "file=$W/root.qcow2,if=virtio,format=qcow2,cache=unsafe" \
 	-drive "file=$W/payload.ext4,if=virtio,format=raw,cache=unsafe" \
@@ -105,9 +148,13 @@ timeout -s KILL "${VM_TIMEOUT:-2400}" nice -n 10 qemu-system-x86_64 -machine q35
 info "VM ran $(($(date +%s) - t0))s"
 mkdir -p "$BUILD/qemu/vm-logs"
 cp "$W/console.log" "$W/results.log" "$BUILD/qemu/vm-logs/"
+[ "$MODE" = table ] && tr -d '\r' <"$W/results.log" |
+	sed -n 's/^KS-OUT [^ ]* [^ ]* run [0-9]*: //p' >"$BUILD/qemu/vm-logs/table.json"
 
 fail=0
-for name in qemu_stock qemu_kvm_split; do
+names="qemu_stock qemu_kvm_split"
+[ "$MODE" = table ] && names="table_stock table_ks table_kchunk table_split table_series table_series_shift"
+for name in $names; do
 	grep -q "^KS-RESULT $name 0 " <(tr -d '\r' <"$W/results.log") || fail=1
 done
 tr -d '\r' <"$W/results.log" | sed -e 's/^KS-OUT [^ ]* /  /' -e 's/^KS-//'
