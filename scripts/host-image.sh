@@ -19,7 +19,11 @@
 # packages (the .debs scripts/setup.sh downloaded, so their versions are
 # exact), the VM's init stub, and what is added to extend it:
 #   HOSTIMG_PKGS="pkg ..."         more packages from trixie
-#   HOSTIMG_DEBS="/a.deb ..."      local .debs (a patched QEMU, ...)
+#   HOSTIMG_DEBS="/a.deb ..."      local .debs (a patched QEMU, ...);
+#                                  one that replaces a package of HOST_PKGS
+#                                  should carry a higher version than the
+#                                  archive's (e.g. +kvmsplit1), so that apt
+#                                  prefers it (not tried yet)
 # The image lives in build/hostimg/<recipe hash>/ (HOSTIMG_DIR=<dir>
 # instead of build/hostimg: CI keeps it outside its clean clone) and is
 # made again only when the recipe changes:
