@@ -79,6 +79,10 @@ if [ -n "$MODULES" ]; then
 	tdp=npt
 	[ $vendor = kvm_amd ] || tdp=ept
 	say "KS-INFO kvm.tdp_mmu=$(cat /sys/module/kvm/parameters/tdp_mmu) kvm.eager_page_split=$(cat /sys/module/kvm/parameters/eager_page_split) $vendor.$tdp=$(cat /sys/module/$vendor/parameters/$tdp)"
+elif [ "${KS_ROOT:-}" != debian ]; then
+	# Only the Debian root has a modprobe for the tests to load KVM with:
+	# here the tests would find no /dev/kvm and skip.
+	fatal "no KVM modules to load (VM_MODULES=0 needs VM_ROOT=debian)"
 else
 	say "KS-INFO no modules loaded before the tests (they load KVM themselves)"
 fi
