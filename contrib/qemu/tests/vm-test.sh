@@ -13,6 +13,14 @@
 #   contrib/qemu/tests/vm-test.sh table    timed migrations for the table
 #                                          (migration_table.py; TABLE_MEM,
 #                                          TABLE_DELAY, TABLE_RUNS, TABLE_BW)
+#   contrib/qemu/tests/vm-test.sh boot     boot touch.elf BOOT_N times per
+#                                          group and round (BOOT_ROUNDS):
+#                                          Debian's KVM, kvm-split's, and
+#                                          kvm-split's with the series'
+#                                          properties; a guest that does
+#                                          not sweep within BOOT_TIMEOUT s
+#                                          is a stall, diagnosed
+#                                          (boot_loop.py)
 #
 # HOSTIMG=<dir> names a built image (root.ext4, vmlinuz, initrd.img);
 # without it scripts/host-image.sh builds or finds it.  Needs
@@ -45,12 +53,16 @@ mkdir -p "$P/tests" "$P/modules"
 MODE=${1:-tests}
 cp "$Q/bin/qemu-system-x86_64" "$Q/touch.elf" \
 	"$top/contrib/qemu/tests/qemu_patch_test.py" \
-	"$top/contrib/qemu/tests/migration_table.py" "$P/tests/"
+	"$top/contrib/qemu/tests/migration_table.py" \
+	"$top/contrib/qemu/tests/boot_loop.py" "$P/tests/"
 cp "$MODDIR/kvm.ko" "$MODDIR/kvm-amd.ko" "$P/modules/"
 cat >"$P/table.conf" <<EOF
 MODE=$MODE
 TABLE_MEM=${TABLE_MEM:-512}
 M="--mem ${TABLE_MEM:-512} --delay ${TABLE_DELAY:-0} --runs ${TABLE_RUNS:-3} --bandwidth ${TABLE_BW:-1024}"
+BOOT_N=${BOOT_N:-25}
+BOOT_ROUNDS=${BOOT_ROUNDS:-4}
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-60}
 EOF
 # The image's ks-init mounts this disk on /ks and runs /ks/init.
 cat >"$P/init" <<'EOF'
@@ -100,6 +112,34 @@ if [ "$MODE" = table ]; then
 	else
 		say "KS-FATAL insmod of kvm-split's modules failed"
 	fi
+	dmesg | grep -E 'WARNING|BUG|Oops' | while IFS= read -r line; do say "KS-OUT dmesg $line"; done
+	say "KS-DONE"
+	/bin/busybox poweroff -f
+fi
+if [ "$MODE" = boot ]; then
+	# Blocks of boots, alternating between the KVMs so that a stall rate
+	# that grows with the VM's age or load shows in every group alike.
+	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+	mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+	echo 160 >/proc/sys/vm/nr_hugepages
+	B="python3 /ks/tests/boot_loop.py --qemu /ks/tests/qemu-system-x86_64 --payload /ks/tests/touch.elf --boots $BOOT_N --timeout $BOOT_TIMEOUT"
+	r=1
+	while [ $r -le "$BOOT_ROUNDS" ]; do
+		modprobe kvm_amd && run boot_stock_$r $B --name stock --accel kvm ||
+			say "KS-FATAL modprobe kvm_amd failed"
+		modprobe -r kvm_amd kvm
+		modprobe irqbypass
+		modprobe ccp 2>/dev/null
+		if insmod /ks/modules/kvm.ko && insmod /ks/modules/kvm-amd.ko; then
+			run boot_ks_$r $B --name ks --accel kvm
+			run boot_ksprops_$r $B --name ksprops \
+				--accel kvm,split-huge-pages-ahead=on,clear-dirty-log-chunk=1M
+		else
+			say "KS-FATAL insmod of kvm-split's modules failed"
+		fi
+		rmmod kvm_amd kvm
+		r=$((r + 1))
+	done
 	dmesg | grep -E 'WARNING|BUG|Oops' | while IFS= read -r line; do say "KS-OUT dmesg $line"; done
 	say "KS-DONE"
 	/bin/busybox poweroff -f
@@ -154,6 +194,12 @@ cp "$W/console.log" "$W/results.log" "$BUILD/qemu/vm-logs/"
 fail=0
 names="qemu_stock qemu_kvm_split"
 [ "$MODE" = table ] && names="table_stock table_ks table_kchunk table_split table_series table_series_shift"
+if [ "$MODE" = boot ]; then
+	names=
+	for r in $(seq 1 "${BOOT_ROUNDS:-4}"); do
+		names+=" boot_stock_$r boot_ks_$r boot_ksprops_$r"
+	done
+fi
 for name in $names; do
 	grep -q "^KS-RESULT $name 0 " <(tr -d '\r' <"$W/results.log") || fail=1
 done
