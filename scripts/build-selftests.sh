@@ -121,6 +121,7 @@ done
 Q=$OUT/kvm_split/qemu
 if make -s -C "$top/selftests/qemu" O="$Q" >/dev/null; then
 	install -m 755 "$top/selftests/qemu/migrate.py" "$Q/"
+	install -m 644 "$top/selftests/qemu/qmp.py" "$Q/"
 	[ ! -f "$LINUX/tools/kvm/kvm_stat/kvm_stat" ] ||
 		install -m 755 "$LINUX/tools/kvm/kvm_stat/kvm_stat" "$Q/"
 else

@@ -28,7 +28,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from qmp import QMP, Failure, firmware_stall, kvm_stats  # noqa: E402
 
 # KVM VM stats shown per migration (query-stats, target vm, provider kvm).
 # pages_* are gauges (the source's mappings when migration completed); the
@@ -48,60 +49,8 @@ PEAKS = ['clear_dirty_max_hold_ns']
 SWEEP_RE = re.compile(r'^sweep (\d+) (ok|bad=\d+) ')
 
 
-class Failure(Exception):
-    pass
-
-
 def log(msg):
     print('migrate: ' + msg, file=sys.stderr, flush=True)
-
-
-class QMP:
-    """A minimal QMP client: one command at a time, events dropped."""
-
-    def __init__(self, path, timeout):
-        deadline = time.time() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.time() > deadline:
-                    raise Failure('no QMP socket at ' + path)
-                time.sleep(0.1)
-        self.sock.settimeout(timeout)
-        self.buf = b''
-        greeting = self._read()
-        if 'QMP' not in greeting:
-            raise Failure('bad QMP greeting: %r' % greeting)
-        self.cmd('qmp_capabilities')
-
-    def _read(self):
-        while b'\n' not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise Failure('QMP connection closed')
-            self.buf += data
-        line, self.buf = self.buf.split(b'\n', 1)
-        return json.loads(line)
-
-    def cmd(self, name, **args):
-        msg = {'execute': name}
-        if args:
-            msg['arguments'] = args
-        self.sock.sendall(json.dumps(msg).encode() + b'\n')
-        while True:
-            resp = self._read()
-            if 'event' in resp:
-                continue
-            if 'error' in resp:
-                raise Failure('QMP %s: %s' % (name, resp['error'].get('desc')))
-            return resp.get('return')
-
-    def close(self):
-        self.sock.close()
 
 
 class Guest:
@@ -200,16 +149,7 @@ class Guest:
 
     def kvm_stats(self):
         """VM stats from KVM's binary stats fd, through QEMU."""
-        if not self.accel_kvm:
-            return {}
-        res = self.qmp.cmd('query-stats', target='vm',
-                           providers=[{'provider': 'kvm'}])
-        stats = {}
-        for prov in res or []:
-            for s in prov.get('stats', []):
-                if isinstance(s.get('value'), int):
-                    stats[s['name']] = s['value']
-        return stats
+        return kvm_stats(self.qmp) if self.accel_kvm else {}
 
     def quit(self):
         try:
@@ -223,6 +163,28 @@ class Guest:
             self.proc.wait()
         self.qmp.close()
         self.stderr.close()
+
+
+def boot_source(opts, guests):
+    """Start the source guest; once again if the emulation's firmware
+    stall (qmp.firmware_stall()) caught it before it printed anything."""
+    for attempt in (1, 2):
+        src = Guest(opts, 0, incoming=False)
+        guests.append(src)
+        deadline = time.time() + 20
+        while not src.lines() and time.time() < deadline:
+            src.check_alive()
+            time.sleep(0.2)
+        stall = None if src.lines() else firmware_stall(src.qmp)
+        if not stall:
+            return src
+        if attempt == 2:
+            raise Failure('q0: the firmware stall again: %s' % stall)
+        log('q0: %s before the payload ran: the firmware stall of the '
+            'emulation (Documentation/qemu.rst); starting the guest again'
+            % stall)
+        src.quit()
+        guests.remove(src)
 
 
 def wait_first_sweep(guest, timeout):
@@ -583,8 +545,7 @@ def main():
     err = None
     try:
         check_hugepages(opts)
-        src = Guest(opts, 0, incoming=False)
-        guests.append(src)
+        src = boot_source(opts, guests)
         wait_first_sweep(src, opts.verify_timeout)
         log('q0: guest verified its memory: %s' %
             [l for l in src.lines() if l.startswith('payload: boot')][0])

@@ -37,7 +37,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qemu_patch_test import VM, Failure, log  # noqa: E402
+from qemu_patch_test import VM, Failure, firmware_stall, log  # noqa: E402
 
 TRACING = '/sys/kernel/tracing'
 
@@ -111,15 +111,8 @@ def trace_second(pid):
 def stats_pair(vm):
     """KVM's statistics of the VM and vCPU, sampled 2 s apart: changes."""
     def sample():
-        s = {}
-        for target in ('vm', 'vcpu'):
-            for r in vm.qmp.cmd('query-stats', target=target):
-                if r.get('provider') != 'kvm':
-                    continue
-                for x in r['stats']:
-                    if isinstance(x['value'], int):
-                        s[target + '.' + x['name']] = x['value']
-        return s
+        return {t + '.' + k: v for t in ('vm', 'vcpu')
+                for k, v in vm.stats(t).items()}
     a = sample()
     time.sleep(2)
     b = sample()
@@ -131,28 +124,32 @@ def stats_pair(vm):
     return changed, fixed
 
 
-def hmp(vm, cmd):
-    return vm.qmp.cmd('human-monitor-command', **{'command-line': cmd})
-
-
-def code_at_iret(vm, regs):
-    """In real mode, stuck on an IRET (SeaBIOS's default handlers): where
-    it returns to, and the code bytes there, as the guest's memory holds
-    them.  A valid instruction there that keeps raising #UD points at the
-    CPU (here, the emulation) rather than at the guest's code."""
+def stuck_code(vm, regs):
+    """With the vCPU stopped in real mode: where it is stuck and the code
+    bytes there, as the guest's memory holds them.  At SeaBIOS's IRET
+    (f000:ff53), the place it returns to, from the IRET frame.  Code that
+    is no instruction shows a wild jump; a valid one that keeps raising
+    #UD would point at the CPU (here, the emulation)."""
+    def reg(name):
+        m = re.search(name + r'=\s*([0-9a-f]+)', regs)
+        return int(m.group(1), 16) if m else None
+    cr0, ip, esp = reg('CR0'), reg('EIP'), reg('ESP')
     ss = re.search(r'SS =\S+ (\S+)', regs)
-    esp = re.search(r'ESP=(\S+)', regs)
-    if not ss or not esp or 'CR0=' in regs and \
-            int(re.search(r'CR0=(\S+)', regs).group(1), 16) & 1:
+    cs = re.search(r'CS =(\S+)', regs)
+    if cr0 is None or cr0 & 1 or ip is None or not ss or not cs:
         return
-    frame = int(ss.group(1), 16) + (int(esp.group(1), 16) & 0xffff)
-    words = re.findall(r'0x([0-9a-f]{4})\b', hmp(vm, 'xp /3hx 0x%x' % frame))
-    if len(words) < 3:
-        return
-    ip, cs, fl = (int(w, 16) for w in words[:3])
-    log('  iret frame at 0x%x: ip 0x%x cs 0x%x flags 0x%x' % (frame, ip, cs, fl))
-    for line in hmp(vm, 'xp /16bx 0x%x' % (cs * 16 + ip)).splitlines():
-        log('  code: ' + line)
+    seg = int(cs.group(1), 16)
+    if (seg, ip) == (0xf000, 0xff53):
+        frame = int(ss.group(1), 16) + (esp & 0xffff)
+        words = re.findall(r'0x([0-9a-f]{4})\b',
+                           vm.qmp.hmp('xp /3hx 0x%x' % frame))
+        if len(words) < 3:
+            return
+        ip, seg, fl = (int(w, 16) for w in words[:3])
+        log('  IRET frame at 0x%x: returns to %04x:%04x, flags 0x%x' %
+            (frame, seg, ip, fl))
+    for line in vm.qmp.hmp('xp /16bx 0x%x' % (seg * 16 + ip)).splitlines():
+        log('  code at %04x:%04x: %s' % (seg, ip, line))
 
 
 def diagnose(vm):
@@ -175,11 +172,12 @@ def diagnose(vm):
         log('  stats changed over 2 s: %s' % ('; '.join(changed) or 'none'))
         log('  stats unchanged: %s' % '; '.join(fixed))
         log('  cpus: %s' % vm.qmp.cmd('query-cpus-fast'))
-        regs = vm.qmp.cmd('human-monitor-command',
-                          **{'command-line': 'info registers'})
+        log('  firmware_stall(): %s' % firmware_stall(vm.qmp))
+        vm.qmp.cmd('stop')      # registers and memory of one moment
+        regs = vm.qmp.hmp('info registers')
         for line in regs.splitlines()[:24]:
             log('  regs: ' + line)
-        code_at_iret(vm, regs)
+        stuck_code(vm, regs)
     except Exception as e:     # a timeout here is itself the answer
         log('  QMP: %s: %s' % (type(e).__name__, e))
 
@@ -196,6 +194,7 @@ def main():
     ap.add_argument('--workdir', default='/tmp/boot-loop')
     opts = ap.parse_args()
     opts.trace = True
+    opts.restart_on_stall = False       # the stalls are what is counted
     os.makedirs(opts.workdir, exist_ok=True)
     stalls = 0
     for i in range(opts.boots):

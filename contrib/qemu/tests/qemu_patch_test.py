@@ -18,12 +18,18 @@ Checks:
   stock        each property, set on stock KVM, fails startup with a message
                naming the missing capability; without them the guest runs
                and migrates as with Debian's QEMU (probe trace all 0)
+  unset        on kvm-split without the properties: no slot update carries
+               a kvm-split flag, no kvm-split call, split and chunk
+               statistics unchanged by a migration
   kvm-split    with both: the capabilities are probed; a migration splits
                the guest's 2 MiB mappings ahead (kvm_split_huge_pages_ahead
                trace, split_huge_2m, pages_2m falls to 0 during the
                migration), chunks its clears (clear_dirty_chunks), and
                completes; "cont" on the source afterwards gives the huge
-               pages back (pages_2m back up)
+               pages back (pages_2m back up); the order of the slot
+               updates (trace kvm_set_user_memory): every one with dirty
+               logging carries the 4 KiB cap and follows the split, the cap
+               is lifted only after logging is off
   1g           a 2 GiB guest on 1 GiB pages: its 1 GiB mapping is split
                during a migration and rebuilt in place after a cancel
   migrate      a live migration to a second QEMU (unix socket): the guest
@@ -33,6 +39,11 @@ Checks:
                (pages_2m back up) while the guest runs on; and right after
                migrate (before, during or after the split: a race, the
                path taken is printed), with the same outcome
+  failed       a migration whose destination dies gives the huge pages back
+               too; a second migration then splits them again and completes
+  paused       a cancel while the guest is stopped: the 2 MiB mappings are
+               rebuilt at "cont" with next to no vCPU page fault (in place,
+               not zapped and faulted back)
 
 Guest RAM is memfd-backed with 2 MiB hugetlb pages (vm.nr_hugepages is
 raised if needed); the guest is touch.elf, which writes every page of its
@@ -45,11 +56,15 @@ import fcntl
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+# qmp.py: beside this file in the test VM, in selftests/qemu/ in the tree.
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, '../../../selftests/qemu')]
+from qmp import QMP, Failure, firmware_stall, kvm_stats  # noqa: E402
 
 KVM_CHECK_EXTENSION = 0xAE03
 KVM_CAP_SPLIT_HUGE_PAGES = 0x4b530002
@@ -57,6 +72,8 @@ KVM_CAP_MEMSLOT_PAGE_SIZES = 0x4b530001
 KVM_CAP_CLEAR_DIRTY_LOG_CHUNK = 0x4b530003
 
 failures = []
+# Guests started again after the emulation's firmware stall.
+restarts = []
 
 
 def log(msg):
@@ -72,49 +89,6 @@ def check(cond, name, detail=''):
     return cond
 
 
-class Failure(Exception):
-    pass
-
-
-class QMP:
-    def __init__(self, path, timeout):
-        deadline = time.time() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.time() > deadline:
-                    raise Failure('no QMP socket at %s' % path)
-                time.sleep(0.2)
-        self.sock.settimeout(timeout)
-        self.f = self.sock.makefile('rw')
-        self.recv()
-        self.cmd('qmp_capabilities')
-
-    def recv(self):
-        while True:
-            line = self.f.readline()
-            if not line:
-                raise Failure('QMP connection closed')
-            msg = json.loads(line)
-            if 'event' not in msg:
-                return msg
-
-    def cmd(self, name, **args):
-        req = {'execute': name}
-        if args:
-            req['arguments'] = args
-        self.f.write(json.dumps(req) + '\n')
-        self.f.flush()
-        msg = self.recv()
-        if 'error' in msg:
-            raise Failure('%s: %s' % (name, msg['error']['desc']))
-        return msg['return']
-
-
 class VM:
     def __init__(self, opts, name, accel, incoming=False):
         self.opts = opts
@@ -123,9 +97,6 @@ class VM:
         self.serial = os.path.join(self.dir, name + '.serial')
         self.log = os.path.join(self.dir, name + '.log')
         self.qmp_path = os.path.join(self.dir, name + '.qmp')
-        for p in (self.serial, self.log, self.qmp_path):
-            if os.path.exists(p):
-                os.unlink(p)
         mem = '%dM' % opts.mem
         self.argv = [opts.qemu, '-M', 'pc,memory-backend=ram0',
                      '-accel', accel, '-m', mem, '-smp', '1',
@@ -144,14 +115,47 @@ class VM:
         if incoming:
             self.argv += ['-incoming', 'defer']
         log('# %s: %s' % (name, ' '.join(self.argv)))
-        self.err = open(os.path.join(self.dir, name + '.stderr'), 'w')
+        self.start()
+        if incoming or not getattr(opts, 'restart_on_stall', True):
+            return
+        # The emulation's firmware stall (qmp.firmware_stall()) catches
+        # about one boot in a hundred, on any KVM, before the guest runs:
+        # start such a guest once more, and say so.
+        stall = self.boot_stall()
+        if stall:
+            log('# %s: %s before touch.elf ran: the firmware stall of the '
+                'emulation; starting it again' % (name, stall))
+            restarts.append(name)
+            self.stop()
+            self.start()
+            stall = self.boot_stall()
+            if stall:
+                self.stop()
+                raise Failure('%s: the firmware stall again: %s' %
+                              (name, stall))
+
+    def start(self):
+        for p in (self.serial, self.log, self.qmp_path):
+            if os.path.exists(p):
+                os.unlink(p)
+        self.err = open(os.path.join(self.dir, self.name + '.stderr'), 'w')
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                      stdout=self.err, stderr=self.err)
         try:
             self.qmp = QMP(self.qmp_path, 30)
         except Failure:
             self.stop()
-            raise Failure('%s did not start: %s' % (name, self.stderr()))
+            raise Failure('%s did not start: %s' % (self.name, self.stderr()))
+
+    def boot_stall(self, timeout=20):
+        """None once the guest printed something; if it has printed
+        nothing after timeout seconds, what qmp.firmware_stall() says."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.output() or self.proc.poll() is not None:
+                return None
+            time.sleep(0.1)
+        return firmware_stall(self.qmp)
 
     def stderr(self):
         self.err.flush()
@@ -189,15 +193,8 @@ class VM:
             time.sleep(0.1)
         return True
 
-    def stats(self):
-        out = {}
-        for r in self.qmp.cmd('query-stats', target='vm'):
-            if r.get('provider') != 'kvm':
-                continue
-            for s in r['stats']:
-                if isinstance(s['value'], int):
-                    out[s['name']] = s['value']
-        return out
+    def stats(self, target='vm'):
+        return kvm_stats(self.qmp, target)
 
     def migrate(self, uri, bandwidth=None):
         # The guest dirties all of its RAM all the time: let the migration
@@ -343,9 +340,40 @@ def caps_traced(vm):
                       vm.trace())
 
 
+MEM_LOG_DIRTY = 0x1
+MEM_MAX_PAGE_MASK = 0xc000      # KVM_MEM_MAX_PAGE_2M | KVM_MEM_MAX_PAGE_4K
+MEM_MAX_PAGE_4K = 0x8000
+TRACE_SLOTS = ['-trace', 'kvm_set_user_memory']
+
+
+def slot_updates(vm):
+    """(line index, slot, flags) of each KVM_SET_USER_MEMORY_REGION."""
+    out = []
+    for i, line in enumerate(vm.trace().splitlines()):
+        m = re.search(r'kvm_set_user_memory AddrSpace#(\d+) Slot#(\d+) '
+                      r'flags=0x([0-9a-f]+)', line)
+        if m:
+            out.append((i, (int(m.group(1)), int(m.group(2))),
+                        int(m.group(3), 16)))
+    return out
+
+
+def trace_index(vm, pattern):
+    for i, line in enumerate(vm.trace().splitlines()):
+        if re.search(pattern, line):
+            return i
+    return None
+
+
+def with_slot_trace(opts):
+    o = argparse.Namespace(**vars(opts))
+    o.extra = list(getattr(opts, 'extra', [])) + TRACE_SLOTS
+    return o
+
+
 def test_kvm_split(opts):
     accel = 'kvm,split-huge-pages-ahead=on,clear-dirty-log-chunk=1M'
-    vm = VM(opts, 'ksplit', accel)
+    vm = VM(with_slot_trace(opts), 'ksplit', accel)
     try:
         check(vm.wait_sweeps(2), 'kvm-split: guest runs',
               'serial %r, stderr %r' % (vm.output()[-80:], vm.stderr()[-300:]))
@@ -393,8 +421,187 @@ def test_kvm_split(opts):
               'kvm-split: 2 MiB mappings back in place after "cont"',
               'pages_2m %s, before %s' % (resumed.get('pages_2m'),
                                           before.get('pages_2m')))
+        check_ordering(vm, 'kvm-split')
     finally:
         vm.stop()
+
+
+def check_ordering(vm, what):
+    """The order of the slot updates around a migration, from the trace.
+
+    Every update that turns dirty logging on (or keeps it on) carries the
+    4 KiB cap, and the first of them follows the split ahead: KVM never
+    splits at the first KVM_CLEAR_DIRTY_LOG or in vCPU write faults what
+    the split left.  The cap is lifted only once logging is off (an update
+    with logging and without the cap would be one that lifted it early).
+    """
+    ups = slot_updates(vm)
+    logged = [(i, slot, f) for i, slot, f in ups if f & MEM_LOG_DIRTY]
+    split = trace_index(vm, r'kvm_split_huge_pages_ahead ')
+    uncapped = [(slot, hex(f)) for i, slot, f in logged
+                if not f & MEM_MAX_PAGE_4K]
+    check(logged and not uncapped,
+          '%s: every slot update with dirty logging carries the 4 KiB cap'
+          % what, '%d logged updates, uncapped %s' % (len(logged), uncapped))
+    check(split is not None and logged and logged[0][0] > split,
+          '%s: dirty logging turned on after the split ahead' % what,
+          'split at trace line %s, first logged update at %s' %
+          (split, logged[0][0] if logged else None))
+    last_log = logged[-1][0] if logged else None
+    lifted = [i for i, slot, f in ups
+              if last_log is not None and i > last_log and
+              not f & MEM_MAX_PAGE_MASK]
+    check(lifted, '%s: the cap is lifted after dirty logging is off' % what,
+          '%d updates without a cap after the last logged one' % len(lifted))
+
+
+def test_unset(opts):
+    """Without the properties, on kvm-split: exactly Debian's QEMU.
+
+    No slot update carries a kvm-split flag, no kvm-split ioctl is made,
+    and KVM's split and chunk statistics do not move during a migration
+    (the module's clear_dirty_log_chunk is 0 in this run).
+    """
+    vm = VM(with_slot_trace(opts), 'unset', 'kvm')
+    try:
+        check(vm.wait_sweeps(2), 'unset: guest runs')
+        before = vm.stats()
+        vm.migrate('file:' + os.path.join(opts.workdir, 'unset.mig'))
+        st = vm.wait_status(('completed', 'failed', 'cancelled'))
+        check(st == 'completed', 'unset: migration to a file completes', st)
+        after = vm.stats()
+        flagged = [(slot, hex(f)) for i, slot, f in slot_updates(vm)
+                   if f & MEM_MAX_PAGE_MASK]
+        logged = [1 for i, slot, f in slot_updates(vm) if f & MEM_LOG_DIRTY]
+        check(logged and not flagged,
+              'unset: no slot update carries a kvm-split flag',
+              '%d logged updates; flagged %s' % (len(logged), flagged))
+        check('kvm_split_huge_pages' not in vm.trace() and
+              'kvm_split_page_size_cap' not in vm.trace(),
+              'unset: no kvm-split call during the migration')
+        moved = ['%s %s -> %s' % (k, before.get(k), after.get(k))
+                 for k in ('split_huge_2m', 'split_huge_1g',
+                           'clear_dirty_chunks')
+                 if before.get(k) != after.get(k)]
+        check(not moved, 'unset: split and chunk statistics unchanged',
+              ', '.join(moved))
+        vm.qmp.cmd('cont')
+        check(vm.wait_sweeps(1), 'unset: guest resumes after the migration')
+    finally:
+        vm.stop()
+
+
+def test_failed_then_again(opts):
+    """A migration that fails (its destination dies), then another.
+
+    The failure, like a cancel, must give the huge pages back; the next
+    migration must split them again and complete.
+    """
+    accel = 'kvm,split-huge-pages-ahead=on,clear-dirty-log-chunk=1M'
+    uri = 'unix:' + os.path.join(opts.workdir, 'failed.sock')
+    src = dst = None
+    try:
+        src = VM(opts, 'failed-src', accel)
+        dst = VM(opts, 'failed-dst', 'kvm', incoming=True)
+        check(src.wait_sweeps(2), 'failed: guest runs')
+        before = src.stats()
+        dst.qmp.cmd('migrate-incoming', uri=uri)
+        src.migrate(uri, bandwidth=1 << 20)
+        st = src.wait_status(('active', 'completed', 'failed', 'cancelled'))
+        check(st == 'active', 'failed: migration active', st)
+        time.sleep(2)
+        during = src.stats()
+        dst.proc.kill()
+        dst.proc.wait()
+        st = src.wait_status(('failed', 'cancelled', 'completed'))
+        check(st == 'failed', 'failed: migration fails when the destination '
+              'dies', st)
+        check(src.wait_sweeps(2), 'failed: guest runs on after the failure')
+        after = src.stats()
+        check(during.get('pages_2m', 1) == 0 and
+              after.get('pages_2m', 0) >= before.get('pages_2m', 0) * 9 // 10,
+              'failed: 2 MiB mappings split during it, back after it',
+              'pages_2m before %s, during %s, after %s' %
+              (before.get('pages_2m'), during.get('pages_2m'),
+               after.get('pages_2m')))
+        check(caps_traced(src)[-1:] == [('0x0', '0')],
+              'failed: cap raised again', str(caps_traced(src)))
+        src.migrate('file:' + os.path.join(opts.workdir, 'again.mig'))
+        st = src.wait_status(('completed', 'failed', 'cancelled'))
+        check(st == 'completed', 'again: a second migration completes', st)
+        done = src.stats()
+        split = done.get('split_huge_2m', 0) - after.get('split_huge_2m', 0)
+        check(split >= after.get('pages_2m', 1) and
+              done.get('pages_2m', 1) == 0,
+              'again: it split the rebuilt 2 MiB mappings ahead',
+              'split_huge_2m grew %d, pages_2m was %s, is %s' %
+              (split, after.get('pages_2m'), done.get('pages_2m')))
+        src.qmp.cmd('cont')
+        check(src.wait_sweeps(1), 'again: guest resumes on the source')
+        log('#   pages_2m before %s, during %s, after the failure %s, after '
+            'the second migration %s' % (before.get('pages_2m'),
+                                         during.get('pages_2m'),
+                                         after.get('pages_2m'),
+                                         done.get('pages_2m')))
+    finally:
+        for vm in (src, dst):
+            if vm:
+                vm.stop()
+
+
+def test_paused_cancel(opts):
+    """Huge pages rebuilt in place, told apart from zap and re-fault.
+
+    The guest is stopped before the migration, which is cancelled while it
+    is still stopped: the restore then runs at "cont", before the vCPU runs
+    again.  Rebuilt in place, the 2 MiB mappings are back with the vCPU
+    having taken next to no page fault; zapped, each would have cost at
+    least one fault (pf_fixed).
+    """
+    accel = 'kvm,split-huge-pages-ahead=on'
+    vm = VM(opts, 'paused', accel)
+    try:
+        check(vm.wait_sweeps(2), 'paused: guest runs')
+        vm.qmp.cmd('stop')
+        before = vm.stats()
+        start_slow_migration(opts, vm, 'paused')
+        vm.qmp.cmd('migrate_cancel')
+        st = vm.wait_status(('cancelled', 'failed', 'completed'))
+        check(st == 'cancelled', 'paused: migration cancelled', st)
+        stopped = vm.stats()
+        pf0 = vm.stats('vcpu').get('pf_fixed', 0)
+        vm.qmp.cmd('cont')
+        deadline = time.time() + 30
+        while vm.stats().get('pages_2m', 0) < before.get('pages_2m', 1) * 9 // 10:
+            if time.time() > deadline:
+                break
+            time.sleep(0.1)
+        back = vm.stats()
+        pf = vm.stats('vcpu').get('pf_fixed', 0) - pf0
+        check(stopped.get('pages_2m', 1) == 0,
+              'paused: still split while the guest is stopped',
+              'pages_2m %s' % stopped.get('pages_2m'))
+        check(back.get('pages_2m', 0) >= before.get('pages_2m', 1) * 9 // 10
+              and pf < back.get('pages_2m', 0) // 2,
+              'paused: 2 MiB mappings rebuilt at "cont" without re-faulting',
+              'pages_2m before %s, after %s; %d faults fixed' %
+              (before.get('pages_2m'), back.get('pages_2m'), pf))
+        check(vm.wait_sweeps(2), 'paused: guest runs on')
+        log('#   pages_2m before %s, stopped %s, after cont %s, pf_fixed +%d' %
+            (before.get('pages_2m'), stopped.get('pages_2m'),
+             back.get('pages_2m'), pf))
+    finally:
+        vm.stop()
+
+
+def start_slow_migration(opts, vm, what):
+    """A migration to a file at 1 MB/s, which stays active for minutes;
+    returns 2 s after it became active."""
+    vm.migrate('file:' + os.path.join(opts.workdir, vm.name + '.mig'),
+               bandwidth=1 << 20)
+    st = vm.wait_status(('active', 'completed', 'failed', 'cancelled'))
+    check(st == 'active', what + ': migration active', st)
+    time.sleep(2)
 
 
 def test_cancel(opts):
@@ -403,12 +610,7 @@ def test_cancel(opts):
     try:
         check(vm.wait_sweeps(2), 'cancel: guest runs')
         before = vm.stats()
-        # 1 MB/s: the migration stays active for minutes.
-        vm.migrate('file:' + os.path.join(opts.workdir, 'cancel.mig'),
-                   bandwidth=1 << 20)
-        st = vm.wait_status(('active', 'completed', 'failed', 'cancelled'))
-        check(st == 'active', 'cancel: migration active', st)
-        time.sleep(2)
+        start_slow_migration(opts, vm, 'cancel')
         during = vm.stats()
         check(during.get('pages_2m', 1) == 0,
               'cancel: no 2 MiB mapping while the migration runs',
@@ -526,11 +728,7 @@ def test_1g(opts):
         check(before.get('pages_1g', 0) >= 1,
               '1g: guest RAM mapped with a 1 GiB page before the migration',
               'pages_1g %s' % before.get('pages_1g'))
-        vm.migrate('file:' + os.path.join(opts.workdir, 'huge1g.mig'),
-                   bandwidth=1 << 20)
-        st = vm.wait_status(('active', 'completed', 'failed', 'cancelled'))
-        check(st == 'active', '1g: migration active', st)
-        time.sleep(2)
+        start_slow_migration(opts, vm, '1g')
         during = vm.stats()
         check(during.get('pages_1g', 1) == 0 and
               during.get('pages_2m', 1) == 0 and
@@ -583,8 +781,11 @@ def main():
                     test_stock(opts)
                     test_migrate_verified(opts, 'stock', 'kvm')
                 else:
+                    test_unset(opts)
                     test_kvm_split(opts)
                     test_cancel(opts)
+                    test_failed_then_again(opts)
+                    test_paused_cancel(opts)
                     test_cancel_early(opts)
                     test_1g(opts)
                     test_migrate_verified(
@@ -592,6 +793,9 @@ def main():
                         'clear-dirty-log-chunk=1M')
     except (Failure, OSError, subprocess.SubprocessError) as e:
         check(False, 'test ran to the end', str(e))
+    if restarts:
+        log('# %d guest(s) started again after the firmware stall: %s' %
+            (len(restarts), ', '.join(restarts)))
     log('# %d failure(s)%s; logs in %s' %
         (len(failures), (': ' + ', '.join(failures)) if failures else '',
          opts.workdir))

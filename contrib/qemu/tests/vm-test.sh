@@ -54,7 +54,8 @@ MODE=${1:-tests}
 cp "$Q/bin/qemu-system-x86_64" "$Q/touch.elf" \
 	"$top/contrib/qemu/tests/qemu_patch_test.py" \
 	"$top/contrib/qemu/tests/migration_table.py" \
-	"$top/contrib/qemu/tests/boot_loop.py" "$P/tests/"
+	"$top/contrib/qemu/tests/boot_loop.py" \
+	"$top/selftests/qemu/qmp.py" "$P/tests/"
 cp "$MODDIR/kvm.ko" "$MODDIR/kvm-amd.ko" "$P/modules/"
 cat >"$P/table.conf" <<EOF
 MODE=$MODE
@@ -117,27 +118,43 @@ if [ "$MODE" = table ]; then
 	/bin/busybox poweroff -f
 fi
 if [ "$MODE" = boot ]; then
-	# Blocks of boots, alternating between the KVMs so that a stall rate
-	# that grows with the VM's age or load shows in every group alike.
+	# Blocks of boots, the groups' order rotating from round to round
+	# so that a stall rate that grows with the VM's age, the load, or the
+	# place in a round shows in every group alike.
 	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 	mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 	echo 160 >/proc/sys/vm/nr_hugepages
 	B="python3 /ks/tests/boot_loop.py --qemu /ks/tests/qemu-system-x86_64 --payload /ks/tests/touch.elf --boots $BOOT_N --timeout $BOOT_TIMEOUT"
+	kvm=none
+	use_kvm() {	# stock or ks: load that KVM if it is not the one loaded
+		[ "$kvm" = "$1" ] && return 0
+		case "$kvm" in
+		stock) modprobe -r kvm_amd kvm ;;
+		ks) rmmod kvm_amd kvm ;;
+		esac
+		kvm=none
+		if [ "$1" = stock ]; then
+			modprobe kvm_amd || { say "KS-FATAL modprobe kvm_amd failed"; return 1; }
+		else
+			modprobe irqbypass
+			modprobe ccp 2>/dev/null
+			insmod /ks/modules/kvm.ko && insmod /ks/modules/kvm-amd.ko ||
+				{ say "KS-FATAL insmod of kvm-split's modules failed"; return 1; }
+		fi
+		kvm=$1
+	}
+	order="stock ks ksprops"
 	r=1
 	while [ $r -le "$BOOT_ROUNDS" ]; do
-		modprobe kvm_amd && run boot_stock_$r $B --name stock --accel kvm ||
-			say "KS-FATAL modprobe kvm_amd failed"
-		modprobe -r kvm_amd kvm
-		modprobe irqbypass
-		modprobe ccp 2>/dev/null
-		if insmod /ks/modules/kvm.ko && insmod /ks/modules/kvm-amd.ko; then
-			run boot_ks_$r $B --name ks --accel kvm
-			run boot_ksprops_$r $B --name ksprops \
-				--accel kvm,split-huge-pages-ahead=on,clear-dirty-log-chunk=1M
-		else
-			say "KS-FATAL insmod of kvm-split's modules failed"
-		fi
-		rmmod kvm_amd kvm
+		for g in $order; do
+			case $g in
+			stock) use_kvm stock && run boot_stock_$r $B --name stock --accel kvm ;;
+			ks) use_kvm ks && run boot_ks_$r $B --name ks --accel kvm ;;
+			ksprops) use_kvm ks && run boot_ksprops_$r $B --name ksprops \
+				--accel kvm,split-huge-pages-ahead=on,clear-dirty-log-chunk=1M ;;
+			esac
+		done
+		order="${order#* } ${order%% *}"
 		r=$((r + 1))
 	done
 	dmesg | grep -E 'WARNING|BUG|Oops' | while IFS= read -r line; do say "KS-OUT dmesg $line"; done
