@@ -25,8 +25,9 @@
 #                               make -C selftests run-host TESTS="<test> ..."
 #                               on them
 #   hostmake_test.sh unload     refused with a VM running; then make
-#                               unload loads Debian's KVM, although
-#                               modprobe would load ours from updates/
+#                               unload loads Debian's KVM, with its
+#                               modprobe.d options, although modprobe
+#                               would load ours from updates/
 #   hostmake_test.sh uninstall  make uninstall: updates/kvm-split gone,
 #                               modprobe loads Debian's KVM again
 #
@@ -231,8 +232,16 @@ unload)
 	start_vm
 	refused unload
 	stop_vm
+	# unload loads Debian's files with their modprobe.d options (the
+	# default is nested=1).
+	c=/etc/modprobe.d/hostmake-test.conf
+	echo "options $V nested=0" >$c
 	make unload 2>&1 || fail "make unload"
+	rm -f $c
 	loaded_is debian
+	n=$(cat /sys/module/"$V"/parameters/nested)
+	echo "$V.nested=$n with 'options $V nested=0' in $c"
+	case "$n" in 0|N) ;; *) fail "unload did not apply $c" ;; esac
 	modprobe_is updates/kvm-split
 	ok "make unload loaded Debian's KVM (modprobe still resolves to updates/kvm-split)"
 	;;
