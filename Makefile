@@ -7,7 +7,9 @@
 #   make demo            build, boot a test VM and show kvm-split at work
 #   make check           same as "make -C selftests run"
 #   make install         install into /lib/modules/$KVER/updates (real host)
-#   make load / unload   swap the distro KVM for ours (real host, no VMs)
+#   make load / unload   swap the distro KVM for ours and back (real host,
+#                        no VMs)
+#   make uninstall       remove what make install installed
 #   make checkpatch      run the kernel's checkpatch.pl on our sources
 #   make check-kernels   build for every Debian kernel (release, point
 #                        release, flavour) apt has that kvm-split supports
@@ -47,7 +49,7 @@ ASM := $(BUILD)/$(KVER_R)/kvm
 KBUILD_ARGS := -C $(KDIR_R) M=$(ASM)/arch/x86/kvm \
 	NOSTDINC_FLAGS="-I$(ASM)/include/override" -j$(JOBS)
 
-.PHONY: all modules setup assemble demo check install load unload clean \
+.PHONY: all modules setup assemble demo check install uninstall load unload clean \
 	checkpatch sparse check-kernels deb host-image qemu
 
 all: modules
@@ -89,6 +91,9 @@ load:
 
 unload:
 	$(top)/scripts/host-modules.sh unload
+
+uninstall:
+	$(top)/scripts/host-modules.sh uninstall $(KVER_R)
 
 # Needs no kernel: the package builds for whichever kernel it is
 # installed on.

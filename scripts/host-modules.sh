@@ -6,10 +6,14 @@
 #
 #   host-modules.sh install <moddir>   copy to /lib/modules/<rel>/updates/kvm-split
 #   host-modules.sh load <moddir>      replace the loaded KVM modules with ours
-#   host-modules.sh unload             remove ours, modprobe the vendor module
+#   host-modules.sh unload             remove ours, load the distro's KVM
+#   host-modules.sh uninstall <rel>    remove /lib/modules/<rel>/updates/kvm-split
 #
 # load and unload refuse while a VM exists.  KVM_PARAMS, KVM_AMD_PARAMS,
 # KVM_INTEL_PARAMS are passed to insmod (modprobe.d options do not apply).
+# unload loads the distro's own files from /lib/modules/<rel>/kernel/,
+# with their modprobe.d options: after install, modprobe (and the next
+# boot) would take ours from updates/ until uninstall.
 #
 # POSIX sh, so that the test VM's busybox runs the very same script
 # (selftests/host_modules_test.sh).
@@ -84,6 +88,25 @@ check_kvm_users() {
 	done
 }
 
+# distro_ko <name>: the distro's own module file (kvm, kvm-amd, ...), under
+# kernel/, whatever install put in updates/.
+distro_ko() {
+	f=$(find "/lib/modules/$(uname -r)/kernel" -name "$1.ko" -o -name "$1.ko.*" 2>/dev/null | head -n 1)
+	[ -n "$f" ] || die "the distro's $1.ko is not in /lib/modules/$(uname -r)/kernel"
+	echo "$f"
+}
+
+# distro_insmod <name>: insmod the distro's module with the options
+# modprobe.d gives it (kmod's modprobe -c; busybox has none).
+distro_insmod() {
+	f=$(distro_ko "$1") || exit 1
+	moddeps "$f"
+	o=$(modprobe -c 2>/dev/null | awk -v m="$(echo "$1" | tr - _)" \
+		'$1 == "options" && $2 == m { $1 = $2 = ""; print }')
+	# shellcheck disable=SC2086 # option words
+	insmod "$f" $o || die "insmod $f failed (see dmesg)"
+}
+
 # Remove whatever KVM is loaded, vendor module first.
 remove_kvm() {
 	for m in kvm_amd kvm_intel kvm; do
@@ -93,7 +116,7 @@ remove_kvm() {
 	done
 }
 
-[ $# -ge 1 ] || die "usage: $0 install|load <moddir> | unload"
+[ $# -ge 1 ] || die "usage: $0 install|load <moddir> | unload | uninstall <release>"
 [ "$(id -u)" = 0 ] || die "$1 needs root"
 case "$1" in
 install)
@@ -141,16 +164,27 @@ unload)
 	v=$(vendor)
 	check_no_vms
 	check_kvm_users
+	# The distro's files, found before anything is removed.  Not
+	# "modprobe $v": depmod ranks updates/ first, so after install that
+	# would load ours again.
+	kvmko=$(distro_ko kvm) && vko=$(distro_ko "$(echo "$v" | tr _ -)") || exit 1
 	remove_kvm
-	# depmod searches updates/ first, so after "make install" this loads
-	# our modules again, not the distro's.
-	modprobe "$v" || die "modprobe $v failed"
-	info "loaded $v (kvm taint: $(cat /sys/module/kvm/taint 2>/dev/null || echo '?'))"
+	distro_insmod kvm
+	distro_insmod "$(echo "$v" | tr _ -)"
+	info "loaded the distro's $kvmko and $vko (kvm taint: $(cat /sys/module/kvm/taint 2>/dev/null || echo '?'))"
 	rel=$(uname -r)
 	[ ! -d "/lib/modules/$rel/updates/kvm-split" ] ||
-		info "for the distro modules: rm -r /lib/modules/$rel/updates/kvm-split && depmod -a $rel, then unload again"
+		info "modprobe and the next boot still load ours from /lib/modules/$rel/updates/kvm-split: make uninstall removes them"
+	;;
+uninstall)
+	[ $# = 2 ] || die "usage: $0 uninstall <release>"
+	dest=/lib/modules/$2/updates/kvm-split
+	[ -d "$dest" ] || die "nothing to uninstall: no $dest"
+	rm -r "$dest" || die "cannot remove $dest"
+	depmod -a "$2" || die "depmod -a $2 failed"
+	info "removed $dest: modprobe loads the distro's KVM (loaded modules are unchanged)"
 	;;
 *)
-	die "usage: $0 install|load <moddir> | unload"
+	die "usage: $0 install|load <moddir> | unload | uninstall <release>"
 	;;
 esac

@@ -10,7 +10,9 @@
 #  - unload and load refuse while /dev/kvm is open, and change nothing;
 #  - unload replaces ours with the distro's KVM, load puts ours back;
 #  - load passes KVM_PARAMS to kvm.ko;
-#  - install copies ours into updates/kvm-split and runs depmod.
+#  - install copies ours into updates/kvm-split and runs depmod;
+#  - unload loads the distro's KVM also after install; uninstall removes
+#    updates/kvm-split and runs depmod.
 set -u
 
 # On a real host (make -C selftests run-host) this would swap the host's
@@ -89,6 +91,18 @@ for m in kvm kvm-amd kvm-intel; do
 		fail "$m.ko was not installed"
 done
 pass "install copies our modules into updates/kvm-split and runs depmod"
+
+# unload loads the distro's files, not what modprobe would take (ours,
+# from updates/, after install).
+$HM unload || fail "unload after install failed"
+ours && fail "unload after install left kvm-split's kvm.ko loaded"
+kvm_ready || fail "no /dev/kvm after unload"
+pass "unload loads the distro KVM also after install"
+
+$HM uninstall "$rel" || fail "uninstall failed"
+[ ! -e /lib/modules/"$rel"/updates/kvm-split ] || fail "uninstall left updates/kvm-split"
+grep -q kvm-split /lib/modules/"$rel"/modules.dep && fail "uninstall did not run depmod"
+pass "uninstall removes updates/kvm-split and runs depmod"
 
 # Leave our modules loaded for the next tests as the VM loaded them.
 KVM_PARAMS=$KVM_PARAMS KVM_AMD_PARAMS=$KVM_AMD_PARAMS $HM load $OURS ||
