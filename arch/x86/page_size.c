@@ -157,14 +157,27 @@ static u64 kvm_split_huge_nx(struct kvm *kvm, u64 spte)
  * The huge SPTE that maps exactly what the page table under @iter maps (a
  * non-leaf SPTE at a huge level), or 0 if there is none: every entry must
  * be a present leaf, the pfns contiguous from a first one aligned to the
- * huge size, and all other bits but accessed/dirty equal.  The huge SPTE
- * then maps no page that was not mapped, with no permission that was not
- * granted: the guest cannot tell, and an MMU notifier invalidation that
- * zapped any of the entries makes us skip the table.  Accessed and dirty
- * state of the old entries is handed to the primary MMU when the table is
- * removed (handle_removed_pt()).  Tables made for the NX huge page
- * mitigation stay, and with the mitigation on the huge SPTE is not
- * executable, as every huge SPTE KVM makes.
+ * huge size, and all other bits but accessed/dirty and the writable bit
+ * equal.  The huge SPTE is writable only if every entry is.  It then maps
+ * no page that was not mapped, with no permission that was not granted
+ * to every page: the guest cannot tell but by a write fault, and an MMU
+ * notifier invalidation that zapped any of the entries makes us skip the
+ * table.  Accessed and dirty state of the old entries is handed to the
+ * primary MMU when the table is removed (handle_removed_pt()).  Tables
+ * made for the NX huge page mitigation stay, and with the mitigation on
+ * the huge SPTE is not executable, as every huge SPTE KVM makes.
+ *
+ * Why the writable bit may differ: a dirty log cleared in part before
+ * logging stopped (a migration cancelled half way; QEMU clears as it
+ * sends) leaves some entries write-protected (without PML, KVM clears the
+ * writable bit, keeping MMU-writable: clear_dirty_pt_masked()) and others
+ * writable.  Logging is off when we get here, so the first write to the
+ * huge SPTE only takes a fast page fault that makes it writable again
+ * (MMU-writable is in every entry); the host-writable bit, which says
+ * whether the host lets KVM map the page writable at all, must still be
+ * the same in every entry.  Requiring equal writable bits would leave
+ * such tables to the zap of collapsible SPTEs that follows and the guest
+ * would fault its huge pages back.
  *
  * Locking: mmu_lock held for read, under rcu_read_lock().
  */
@@ -172,9 +185,10 @@ static u64 kvm_split_collapsed_spte(struct kvm *kvm, struct tdp_iter *iter)
 {
 	struct kvm_mmu_page *child = spte_to_child_sp(iter->old_spte);
 	u64 ignored = SPTE_BASE_ADDR_MASK | shadow_accessed_mask |
-		      shadow_dirty_mask;
+		      shadow_dirty_mask | PT_WRITABLE_MASK;
 	u64 step = KVM_PAGES_PER_HPAGE(iter->level - 1);
 	u64 first = READ_ONCE(child->spt[0]), spte;
+	u64 writable = PT_WRITABLE_MASK;
 	kvm_pfn_t pfn = spte_to_pfn(first);
 	int i;
 
@@ -189,7 +203,9 @@ static u64 kvm_split_collapsed_spte(struct kvm *kvm, struct tdp_iter *iter)
 		    spte_to_pfn(spte) != pfn + i * step ||
 		    (spte & ~ignored) != (first & ~ignored))
 			return 0;
+		writable &= spte;
 	}
+	first = (first & ~PT_WRITABLE_MASK) | writable;
 	/* 4K entries have no page-size bit; 2M ones have it already. */
 	return kvm_split_huge_nx(kvm, first | PT_PAGE_SIZE_MASK);
 }
