@@ -166,8 +166,8 @@ class Guest:
 
 
 def boot_source(opts, guests):
-    """Start the source guest; once again if the emulation's firmware
-    stall (qmp.firmware_stall()) caught it before it printed anything."""
+    """Start the source guest; once again if the firmware stall
+    (qmp.firmware_stall()) caught it before it printed anything."""
     for attempt in (1, 2):
         src = Guest(opts, 0, incoming=False)
         guests.append(src)
@@ -180,9 +180,8 @@ def boot_source(opts, guests):
             return src
         if attempt == 2:
             raise Failure('q0: the firmware stall again: %s' % stall)
-        log('q0: %s before the payload ran: the firmware stall of the '
-            'emulation (Documentation/qemu.rst); starting the guest again'
-            % stall)
+        log('q0: %s before the payload ran: the firmware stall '
+            '(Documentation/qemu.rst); starting the guest again' % stall)
         src.quit()
         guests.remove(src)
 

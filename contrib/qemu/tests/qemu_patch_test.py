@@ -72,7 +72,7 @@ KVM_CAP_MEMSLOT_PAGE_SIZES = 0x4b530001
 KVM_CAP_CLEAR_DIRTY_LOG_CHUNK = 0x4b530003
 
 failures = []
-# Guests started again after the emulation's firmware stall.
+# Guests started again after the firmware stall (qmp.firmware_stall()).
 restarts = []
 
 
@@ -118,13 +118,13 @@ class VM:
         self.start()
         if incoming or not getattr(opts, 'restart_on_stall', True):
             return
-        # The emulation's firmware stall (qmp.firmware_stall()) catches
-        # about one boot in a hundred, on any KVM, before the guest runs:
-        # start such a guest once more, and say so.
+        # The firmware stall (qmp.firmware_stall()) catches about one
+        # boot in a hundred or two, on Debian's KVM too, before touch.elf
+        # runs: start such a guest once more, and say so.
         stall = self.boot_stall()
         if stall:
-            log('# %s: %s before touch.elf ran: the firmware stall of the '
-                'emulation; starting it again' % (name, stall))
+            log('# %s: %s before touch.elf ran: the firmware stall '
+                '(Documentation/qemu.rst); starting it again' % (name, stall))
             restarts.append(name)
             self.stop()
             self.start()
@@ -199,9 +199,11 @@ class VM:
     def migrate(self, uri, bandwidth=None):
         # The guest dirties all of its RAM all the time: let the migration
         # stop it after the first pass rather than never converge.
-        params = {'downtime-limit': 60000}
-        if bandwidth is not None:
-            params['max-bandwidth'] = bandwidth
+        # max-bandwidth stays set from one migration to the next: always
+        # set it (QEMU's default is 128 MiB/s).
+        params = {'downtime-limit': 60000,
+                  'max-bandwidth': 128 << 20 if bandwidth is None
+                  else bandwidth}
         self.qmp.cmd('migrate-set-parameters', **params)
         self.qmp.cmd('migrate', uri=uri)
 

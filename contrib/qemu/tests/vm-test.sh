@@ -17,7 +17,10 @@
 #                                          group and round (BOOT_ROUNDS):
 #                                          Debian's KVM, kvm-split's, and
 #                                          kvm-split's with the series'
-#                                          properties; a guest that does
+#                                          properties (BOOT_GROUPS, default
+#                                          "stock ks ksprops"; also kssplit,
+#                                          kschunk: one property each); a
+#                                          guest that does
 #                                          not sweep within BOOT_TIMEOUT s
 #                                          is a stall, diagnosed
 #                                          (boot_loop.py)
@@ -64,6 +67,7 @@ M="--mem ${TABLE_MEM:-512} --delay ${TABLE_DELAY:-0} --runs ${TABLE_RUNS:-3} --b
 BOOT_N=${BOOT_N:-25}
 BOOT_ROUNDS=${BOOT_ROUNDS:-4}
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-60}
+BOOT_GROUPS="${BOOT_GROUPS:-stock ks ksprops}"
 EOF
 # The image's ks-init mounts this disk on /ks and runs /ks/init.
 cat >"$P/init" <<'EOF'
@@ -143,7 +147,7 @@ if [ "$MODE" = boot ]; then
 		fi
 		kvm=$1
 	}
-	order="stock ks ksprops"
+	order=$BOOT_GROUPS
 	r=1
 	while [ $r -le "$BOOT_ROUNDS" ]; do
 		for g in $order; do
@@ -152,6 +156,10 @@ if [ "$MODE" = boot ]; then
 			ks) use_kvm ks && run boot_ks_$r $B --name ks --accel kvm ;;
 			ksprops) use_kvm ks && run boot_ksprops_$r $B --name ksprops \
 				--accel kvm,split-huge-pages-ahead=on,clear-dirty-log-chunk=1M ;;
+			kssplit) use_kvm ks && run boot_kssplit_$r $B --name kssplit \
+				--accel kvm,split-huge-pages-ahead=on ;;
+			kschunk) use_kvm ks && run boot_kschunk_$r $B --name kschunk \
+				--accel kvm,clear-dirty-log-chunk=1M ;;
 			esac
 		done
 		order="${order#* } ${order%% *}"
@@ -214,7 +222,9 @@ names="qemu_stock qemu_kvm_split"
 if [ "$MODE" = boot ]; then
 	names=
 	for r in $(seq 1 "${BOOT_ROUNDS:-4}"); do
-		names+=" boot_stock_$r boot_ks_$r boot_ksprops_$r"
+		for g in ${BOOT_GROUPS:-stock ks ksprops}; do
+			names+=" boot_${g}_$r"
+		done
 	done
 fi
 for name in $names; do
