@@ -173,7 +173,9 @@ static u64 kvm_split_huge_nx(struct kvm *kvm, u64 spte)
  * writable bit, keeping MMU-writable: clear_dirty_pt_masked()) and others
  * writable.  Logging is off when we get here, so the first write to the
  * huge SPTE only takes a fast page fault that makes it writable again
- * (MMU-writable is in every entry); the host-writable bit, which says
+ * (MMU-writable is compared, so it is in every entry or in none; with
+ * none, the write takes the slow path, as it would have for each 4K
+ * entry); the host-writable bit, which says
  * whether the host lets KVM map the page writable at all, must still be
  * the same in every entry.  Requiring equal writable bits would leave
  * such tables to the zap of collapsible SPTEs that follows and the guest
@@ -228,8 +230,9 @@ static u64 kvm_split_collapsed_spte(struct kvm *kvm, struct tdp_iter *iter)
  *    invalidation zaps the huge SPTE as it would have zapped them.
  *  - vCPUs keep running: hardware sets accessed/dirty bits in the children
  *    and lockless fast page faults may make one writable.  The huge SPTE
- *    takes the first child's permissions, which are every child's (at most
- *    fewer than a child gained, which only costs a fault); when the
+ *    takes the permissions every child had when read, writable only if
+ *    all were (at most fewer than a child gained since, which only costs
+ *    a fault); when the
  *    cmpxchg removes the table, handle_removed_pt() freezes each child by
  *    an atomic exchange and hands the accessed/dirty state it really had
  *    to the primary MMU.  The data is in the same pages either way.
