@@ -137,6 +137,10 @@ while read -r name tmo cmd; do
 			[ -f "$BIN/$w" ] || continue
 			mkdir -p "$R/tests/$(dirname "$w")"
 			cp "$BIN/$w" "$R/tests/$w"
+			# A Python script's modules are beside it (qmp.py).
+			case "$w" in
+			*.py) cp "$BIN/$(dirname "$w")"/*.py "$R/tests/$(dirname "$w")/" ;;
+			esac
 		done
 	elif why=$(absent_why "$b"); then
 		absent[$name]=$why
