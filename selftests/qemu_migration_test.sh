@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# qemu_migration_test.sh [-n migrations] [-m MiB] [-r MiB/s] <migrate.py>
-#     <payload.elf> <kvm_stat> <mode> ...
+# qemu_migration_test.sh [-M] [-n migrations] [-m MiB] [-r MiB/s]
+#     <migrate.py> <payload.elf> <kvm_stat> <mode> ...
 #
 # Real QEMU live migration on the test VM's Debian 13 host image (VM_ROOT=
 # debian, selftests/qemu.list): Debian's unmodified QEMU (-accel kvm) runs
@@ -31,6 +31,15 @@
 # VM's statistics read by kvm_stat (the kernel's tools/kvm/kvm_stat) from
 # debugfs; a table of all modes ends the output.  KVM is left as the VM
 # booted it (kvm-split with vm.conf's parameters).
+#
+# -M: kvm-split as an operator loads it, with modprobe from the DKMS
+# install (updates/dkms) instead of insmod from the payload's /modules:
+# the CI form runs a migration this way in the same boot as the DKMS
+# steps of selftests/debian.list (make -C selftests run-debian-qemu).
+# Each kvm-split mode then proves that modprobe took kvm.ko from
+# updates/, out of tree, with kvm-split's parameters; parameters are
+# given to modprobe; "stock" is refused (modprobe would load the DKMS
+# build); the end leaves kvm-split loaded by modprobe with its defaults.
 set -u
 
 if [ ! -f /tests/vm.conf ]; then
@@ -39,9 +48,10 @@ if [ ! -f /tests/vm.conf ]; then
 fi
 . /tests/vm.conf
 HM=/tests/host-modules.sh
-N=2 MEM=256 RATE=16
-while getopts n:m:r: o; do
+N=2 MEM=256 RATE=16 MODPROBE=0
+while getopts Mn:m:r: o; do
 	case $o in
+	M) MODPROBE=1 ;;
 	n) N=$OPTARG ;;
 	m) MEM=$OPTARG ;;
 	r) RATE=$OPTARG ;;
@@ -49,7 +59,7 @@ while getopts n:m:r: o; do
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -ge 4 ] || { echo "not ok - usage: $0 [-n N] [-m MiB] [-r MiB/s] <migrate.py> <payload.elf> <kvm_stat> <mode> ..."; exit 1; }
+[ $# -ge 4 ] || { echo "not ok - usage: $0 [-M] [-n N] [-m MiB] [-r MiB/s] <migrate.py> <payload.elf> <kvm_stat> <mode> ..."; exit 1; }
 abs() { case "$1" in /*) echo "$1" ;; *) echo "/tests/$1" ;; esac; }
 MIGRATE=$(abs "$1") PAYLOAD=$(abs "$2") KVM_STAT=$(abs "$3")
 shift 3
@@ -74,11 +84,39 @@ OUT=/tmp/qemu-migration
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
+vendor() { if grep -qw svm /proc/cpuinfo; then echo kvm_amd; else echo kvm_intel; fi; }
+
+# modprobe_kvm [kvm params]: (-M) reload KVM with modprobe, as an
+# operator does after the DKMS install, and prove that it is kvm-split's
+# from updates/.
+modprobe_kvm() {
+	v=$(vendor)
+	for m in $v kvm; do
+		[ ! -d "/sys/module/$m" ] || modprobe -r "$m" ||
+			{ echo "modprobe -r $m failed"; return 1; }
+	done
+	modprobe kvm "$@" || { echo "modprobe kvm $* failed"; return 1; }
+	# shellcheck disable=SC2086 # a parameter list
+	modprobe "$v" $KVM_AMD_PARAMS || { echo "modprobe $v failed"; return 1; }
+	p=$(modinfo -n kvm)
+	case "$p" in
+	*/updates/*) ;;
+	*) echo "modprobe took kvm from $p, not updates/ (no DKMS install?)"; return 1 ;;
+	esac
+}
+
 # use_kvm <stock|split> [kvm params]: load that KVM, prove which it is.
 use_kvm() {
 	kind=$1
 	shift
-	if [ "$kind" = stock ]; then
+	if [ "$kind" = stock ] && [ $MODPROBE = 1 ]; then
+		echo "stock: not with -M (modprobe loads the DKMS build)"
+		return 1
+	elif [ $MODPROBE = 1 ]; then
+		modprobe_kvm "$@" || return 1
+		[ -e /sys/module/kvm/parameters/clear_dirty_log_chunk ] ||
+			{ echo "kvm-split's kvm.ko is not loaded"; return 1; }
+	elif [ "$kind" = stock ]; then
 		$HM unload || return 1
 		if [ -e /sys/module/kvm/parameters/clear_dirty_log_chunk ]; then
 			echo "kvm-split's kvm.ko is loaded, not Debian's"
@@ -98,6 +136,7 @@ use_kvm() {
 		[ -z "$taint" ] || { echo "Debian's kvm.ko should not taint ($taint)"; return 1; }
 	else
 		from=/modules/kvm.ko
+		[ $MODPROBE = 0 ] || from="modprobe: $(modinfo -n kvm)"
 		case "$taint" in
 		*O*) ;;
 		*) echo "kvm-split's kvm.ko has taint '$taint', no O"; return 1 ;;
@@ -153,8 +192,12 @@ echo "# === summary"
 # shellcheck disable=SC2086
 python3 "$MIGRATE" --summarize $jsons
 
-# Back to what the VM booted with.
-KVM_PARAMS=$KVM_PARAMS KVM_AMD_PARAMS=$KVM_AMD_PARAMS $HM load /modules ||
-	bad "cannot load kvm-split's KVM back"
+# Back to what the VM booted with (-M: what modprobe loads by default).
+if [ $MODPROBE = 1 ]; then
+	modprobe_kvm || bad "cannot modprobe kvm-split's KVM back"
+else
+	KVM_PARAMS=$KVM_PARAMS KVM_AMD_PARAMS=$KVM_AMD_PARAMS $HM load /modules ||
+		bad "cannot load kvm-split's KVM back"
+fi
 [ $fail = 0 ] && echo "ok - every migration verified: $*"
 exit $fail
