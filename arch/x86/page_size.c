@@ -175,11 +175,11 @@ static u64 kvm_split_huge_nx(struct kvm *kvm, u64 spte)
  * huge SPTE only takes a fast page fault that makes it writable again
  * (MMU-writable is compared, so it is in every entry or in none; with
  * none, the write takes the slow path, as it would have for each 4K
- * entry); the host-writable bit, which says
- * whether the host lets KVM map the page writable at all, must still be
- * the same in every entry.  Requiring equal writable bits would leave
- * such tables to the zap of collapsible SPTEs that follows and the guest
- * would fault its huge pages back.
+ * entry); the host-writable bit, which says whether the host lets KVM map
+ * the page writable at all, must still be the same in every entry.
+ * Requiring equal writable bits would leave such tables to the zap of
+ * collapsible SPTEs that follows, and the guest would fault its huge pages
+ * back.
  *
  * Locking: mmu_lock held for read, under rcu_read_lock().
  */
@@ -232,10 +232,10 @@ static u64 kvm_split_collapsed_spte(struct kvm *kvm, struct tdp_iter *iter)
  *    and lockless fast page faults may make one writable.  The huge SPTE
  *    takes the permissions every child had when read, writable only if
  *    all were (at most fewer than a child gained since, which only costs
- *    a fault); when the
- *    cmpxchg removes the table, handle_removed_pt() freezes each child by
- *    an atomic exchange and hands the accessed/dirty state it really had
- *    to the primary MMU.  The data is in the same pages either way.
+ *    a fault); when the cmpxchg removes the table, handle_removed_pt()
+ *    freezes each child by an atomic exchange and hands the accessed/dirty
+ *    state it really had to the primary MMU.  The data is in the same
+ *    pages either way.
  *  - Faults under the read lock that change the parent (a zapped table
  *    re-faulted huge) make our cmpxchg fail (tdp_mmu_set_spte_atomic()
  *    compares with the value read): we re-read and retry.
