@@ -179,7 +179,12 @@ static u64 kvm_split_huge_nx(struct kvm *kvm, u64 spte)
  * the page writable at all, must still be the same in every entry.
  * Requiring equal writable bits would leave such tables to the zap of
  * collapsible SPTEs that follows, and the guest would fault its huge pages
- * back.
+ * back.  memslot_page_size_test rebuilds such a slot (no vCPU running).
+ * A fast page fault that makes a write-protected entry writable between
+ * our read and the parent's cmpxchg leaves the huge SPTE non-writable,
+ * which costs one more fault; read_lock_race_test -t recover widens that
+ * window, but with every entry writable (its vCPUs write with logging
+ * off): the mixed case's race is argued here, not widened by a test.
  *
  * Locking: mmu_lock held for read, under rcu_read_lock().
  */
