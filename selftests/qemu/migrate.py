@@ -36,7 +36,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from qmp import QMP, Failure, firmware_stall, kvm_stats  # noqa: E402
+from qmp import QMP, Failure, boot_stall, kvm_stats, quit_qemu  # noqa: E402
 
 # KVM VM stats shown per migration (query-stats, target vm, provider kvm).
 # pages_* are gauges (the source's mappings when migration completed); the
@@ -152,15 +152,7 @@ class Guest:
         return kvm_stats(self.qmp) if self.accel_kvm else {}
 
     def quit(self):
-        try:
-            self.qmp.cmd('quit')
-        except (Failure, OSError):
-            pass
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        quit_qemu(self.qmp, self.proc, 30)
         self.qmp.close()
         self.stderr.close()
 
@@ -171,13 +163,11 @@ def boot_source(opts, guests):
     for attempt in (1, 2):
         src = Guest(opts, 0, incoming=False)
         guests.append(src)
-        deadline = time.time() + 20
-        while not src.lines() and time.time() < deadline:
-            src.check_alive()
-            time.sleep(0.2)
         # Only KVM's guests: under TCG here a slow boot is just slow.
-        stall = None if src.lines() or not Guest.accel_kvm else \
-            firmware_stall(src.qmp)
+        # check_alive() raises if QEMU exited.
+        stall = boot_stall(src.qmp, src.lines,
+                           lambda: src.check_alive() or True) \
+            if Guest.accel_kvm else None
         if not stall:
             return src
         if attempt == 2:

@@ -8,6 +8,7 @@ from anything else (Documentation/qemu.rst, "The firmware stall").
 import json
 import re
 import socket
+import subprocess
 import time
 
 
@@ -109,3 +110,28 @@ def firmware_stall(qmp):
              b.get('exits', 0) - a.get('exits', 0),
              b.get('insn_emulation', 0) - a.get('insn_emulation', 0),
              b.get('io_exits', 0) - a.get('io_exits', 0)))
+
+
+def boot_stall(qmp, printed, alive, timeout=20):
+    """None once printed() is true or alive() false; if the guest printed
+    nothing within timeout seconds, what firmware_stall() says of it."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if printed() or not alive():
+            return None
+        time.sleep(0.1)
+    return firmware_stall(qmp)
+
+
+def quit_qemu(qmp, proc, timeout):
+    """Ask QEMU to quit (QMP "quit"), kill it if it has not after timeout
+    seconds."""
+    try:
+        qmp.cmd('quit')
+    except Exception:       # no QMP yet, or QEMU gone
+        pass
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

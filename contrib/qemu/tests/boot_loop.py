@@ -37,7 +37,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qemu_patch_test import VM, Failure, firmware_stall, log  # noqa: E402
+from qemu_patch_test import VM, Failure, log  # noqa: E402
+from qmp import firmware_stall  # noqa: E402
 
 TRACING = '/sys/kernel/tracing'
 

@@ -64,7 +64,7 @@ import time
 # qmp.py: beside this file in the test VM, in selftests/qemu/ in the tree.
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.join(HERE, '../../../selftests/qemu')]
-from qmp import QMP, Failure, firmware_stall, kvm_stats  # noqa: E402
+from qmp import QMP, Failure, boot_stall, kvm_stats, quit_qemu  # noqa: E402
 
 KVM_CHECK_EXTENSION = 0xAE03
 KVM_CAP_SPLIT_HUGE_PAGES = 0x4b530002
@@ -147,15 +147,9 @@ class VM:
             self.stop()
             raise Failure('%s did not start: %s' % (self.name, self.stderr()))
 
-    def boot_stall(self, timeout=20):
-        """None once the guest printed something; if it has printed
-        nothing after timeout seconds, what qmp.firmware_stall() says."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.output() or self.proc.poll() is not None:
-                return None
-            time.sleep(0.1)
-        return firmware_stall(self.qmp)
+    def boot_stall(self):
+        return boot_stall(self.qmp, self.output,
+                          lambda: self.proc.poll() is None)
 
     def stderr(self):
         self.err.flush()
@@ -217,15 +211,7 @@ class VM:
 
     def stop(self):
         if self.proc.poll() is None:
-            try:
-                self.qmp.cmd('quit')
-            except Exception:
-                pass
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            quit_qemu(getattr(self, 'qmp', None), self.proc, 10)
         self.err.close()
 
 
@@ -472,9 +458,10 @@ def test_unset(opts):
         st = vm.wait_status(('completed', 'failed', 'cancelled'))
         check(st == 'completed', 'unset: migration to a file completes', st)
         after = vm.stats()
-        flagged = [(slot, hex(f)) for i, slot, f in slot_updates(vm)
+        ups = slot_updates(vm)
+        flagged = [(slot, hex(f)) for i, slot, f in ups
                    if f & MEM_MAX_PAGE_MASK]
-        logged = [1 for i, slot, f in slot_updates(vm) if f & MEM_LOG_DIRTY]
+        logged = [1 for i, slot, f in ups if f & MEM_LOG_DIRTY]
         check(logged and not flagged,
               'unset: no slot update carries a kvm-split flag',
               '%d logged updates; flagged %s' % (len(logged), flagged))
